@@ -1,0 +1,23 @@
+"""Runbook Common Cause 2: Resource Exhaustion (and Resolution: df -h, free -h)."""
+
+import pytest
+
+
+@pytest.mark.runbook("cause-2.1")
+def test_cpu_not_saturated(expect):
+    expect("resources.cpu")
+
+
+@pytest.mark.runbook("cause-2.2")
+def test_memory_below_limit(expect):
+    expect("resources.memory")
+
+
+@pytest.mark.runbook("cause-2.3")
+def test_disk_not_full(expect):
+    expect("resources.disk")
+
+
+@pytest.mark.runbook("cause-2.4")
+def test_file_descriptors_below_limit(expect):
+    expect("resources.fds")

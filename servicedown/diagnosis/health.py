@@ -1,0 +1,113 @@
+"""Runbook Diagnosis 3: "Check health endpoint directly" (curl -v http://localhost:8000/health)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from servicedown.diagnosis.context import Context
+from servicedown.diagnosis.http import HttpAnswer
+from servicedown.diagnosis.registry import Finding, bad, check, ok, skip
+
+CMD = "curl -v http://localhost:8000/health"
+HEALTHY_WORDS = ("healthy", "pass", "ok", "up")
+
+
+def _status_word(body: Any) -> str | None:
+    if isinstance(body, dict) and isinstance(body.get("status"), str):
+        return body["status"].lower()
+    return None
+
+
+def failed_components(body: Any) -> list[str]:
+    """Names and details of the dependencies a health body reports as failing.
+
+    Understands the engine's list shape (`checks: [{component, status, details}]`) and the
+    probe shape (`checks: {name: {status, message}}`).
+    """
+    if not isinstance(body, dict):
+        return []
+    checks = body.get("checks")
+    items: list[tuple[str, Any]] = []
+    if isinstance(checks, list):
+        items = [(str(c.get("component", "?")), c) for c in checks if isinstance(c, dict)]
+    elif isinstance(checks, dict):
+        items = [(str(k), v) for k, v in checks.items() if isinstance(v, dict)]
+    out = []
+    for name, c in items:
+        status = str(c.get("status", "")).lower()
+        if status and status not in HEALTHY_WORDS:
+            detail = c.get("details") or c.get("message") or ""
+            out.append(f"{name}: {status}" + (f" ({str(detail)[:200]})" if detail else ""))
+    return out
+
+
+def _explain(a: HttpAnswer) -> str:
+    if not a.answered:
+        return a.summary()
+    word = _status_word(a.body)
+    parts = [a.summary()]
+    if word:
+        parts.append(f"status '{word}'")
+    elif a.body is None:
+        parts.append("body is not JSON" + (f": {a.text[:120]!r}" if a.text else " (empty)"))
+    failing = failed_components(a.body)
+    if failing:
+        parts.append("failing: " + "; ".join(failing))
+    if isinstance(a.body, dict) and a.body.get("detail"):
+        parts.append(f"detail: {str(a.body['detail'])[:200]}")
+    if "retry-after" in a.headers:
+        parts.append(f"Retry-After {a.headers['retry-after']}")
+    return ", ".join(parts)
+
+
+@check("health.endpoint", "diagnosis-3", "/health answers 200 healthy within the budget", CMD)
+def endpoint(ctx: Context) -> Finding:
+    a = ctx.http_get("/health")
+    budget = ctx.settings.latency_budget_s
+    if not a.answered or a.status != 200:
+        return bad(_explain(a), **a.evidence())
+    word = _status_word(a.body)
+    if word is None:
+        return bad(_explain(a) + "; expected a JSON body with a status", **a.evidence())
+    if word not in HEALTHY_WORDS:
+        return bad(_explain(a), **a.evidence())
+    if a.elapsed_s > budget:
+        return bad(f"{_explain(a)}: slower than the {budget:.1f}s budget", **a.evidence())
+    return ok(_explain(a), **a.evidence())
+
+
+def _make_probe(check_id: str, path: str, title: str) -> None:
+    def run(ctx: Context) -> Finding:
+        a = ctx.http_get(path)
+        if a.status == 404:
+            return skip(f"{path} does not exist on this deployment (404)", **a.evidence())
+        if a.status == 200:
+            return ok(_explain(a), **a.evidence())
+        return bad(_explain(a), **a.evidence())
+
+    run.__name__ = check_id.replace(".", "_")
+    check(check_id, "diagnosis-3", title, f"curl -v http://localhost:8000{path}")(run)
+
+
+_make_probe("health.live", "/health/live", "the liveness probe passes")
+_make_probe("health.ready", "/health/ready", "the readiness probe passes")
+_make_probe("health.startup", "/health/startup", "the startup probe passes")
+
+
+@check("health.database", "diagnosis-3,cause-3", "the engine reports its database healthy",
+       "curl http://localhost:8000/health/dependencies")
+def database(ctx: Context) -> Finding:
+    deps = ctx.http_get("/health/dependencies")
+    for a in (deps, ctx.http_get("/health")):
+        if not isinstance(a.body, dict):
+            continue
+        for line in failed_components(a.body):
+            if line.lower().startswith(("database", "db", "postgres")):
+                return bad(f"the engine says: {line}", **a.evidence())
+        checks = a.body.get("checks")
+        names = [str(c.get("component", "")) for c in checks if isinstance(c, dict)] \
+            if isinstance(checks, list) else list(checks or {})
+        if any(n.lower() in ("database", "db", "postgres") for n in names):
+            return ok("the engine reports its database healthy", **a.evidence())
+    reason = deps.summary() if not deps.answered else "no database component in the health bodies"
+    return skip(f"cannot tell: {reason}", **deps.evidence())

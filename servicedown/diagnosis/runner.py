@@ -1,0 +1,70 @@
+"""Runs the diagnosis checks concurrently, each bounded, and masks what they say."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from servicedown.config import Settings
+from servicedown.diagnosis.context import Context
+from servicedown.diagnosis.registry import CheckSpec, Finding, all_checks
+from servicedown.model import CheckResult, Outcome
+from servicedown.redact import Redactor
+from servicedown.targets.base import NotSupported, Target, TargetError
+
+
+def _one(spec: CheckSpec, ctx: Context) -> CheckResult:
+    start = time.monotonic()
+    try:
+        f = spec.func(ctx)
+    except NotSupported as exc:
+        f = Finding(Outcome.SKIP, str(exc))
+    except TargetError as exc:
+        f = Finding(Outcome.ERROR, str(exc))
+    except Exception as exc:  # a broken check says so in one line; it never stops the run
+        f = Finding(Outcome.ERROR, f"{type(exc).__name__}: {str(exc)[:300]}")
+    return CheckResult(spec.id, spec.runbook, f.outcome, f.message, f.evidence,
+                       time.monotonic() - start)
+
+
+def mask(value: Any, redactor: Redactor) -> Any:
+    """Redact every string inside a JSON-like value."""
+    if isinstance(value, str):
+        return redactor(value)
+    if isinstance(value, dict):
+        return {k: mask(v, redactor) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [mask(v, redactor) for v in value]
+    return value
+
+
+def run_checks(settings: Settings, target: Target, only: Iterable[str] | None = None,
+               ctx: Context | None = None) -> list[CheckResult]:
+    """Every registered check (or `only` those), concurrently; results in registry order."""
+    specs = [s for s in all_checks().values() if only is None or s.id in set(only)]
+    ctx = ctx or Context(settings, target)
+    # Checks wait on shared facts (state, logs, HTTP), so each gets its own thread: the
+    # slowest fact, not the sum, bounds the run.
+    pool = cf.ThreadPoolExecutor(max_workers=max(len(specs), 1), thread_name_prefix="check")
+    futures = {spec.id: pool.submit(_one, spec, ctx) for spec in specs}
+    bound = settings.check_timeout_s + settings.cpu_sample_s
+    cf.wait(futures.values(), timeout=bound)
+    pool.shutdown(wait=False, cancel_futures=True)
+    results = []
+    for spec in specs:
+        fut = futures[spec.id]
+        if fut.done():
+            results.append(fut.result())
+        else:
+            results.append(CheckResult(spec.id, spec.runbook, Outcome.ERROR,
+                                       f"did not finish within {bound:.0f}s", {}, bound))
+    try:
+        redactor = ctx.redactor
+    except Exception:
+        redactor = Redactor()
+    for r in results:
+        r.message = redactor(r.message)
+        r.evidence = mask(r.evidence, redactor)
+    return results

@@ -1,0 +1,107 @@
+"""Runbook Common Cause 4, "Startup Failure", and Resolution steps 1-2.
+
+The runbook's `echo $JWT_SECRET` is replaced by a report of presence, length and weakness:
+no value is ever returned, logged or shown.
+"""
+
+from __future__ import annotations
+
+import re
+
+from servicedown import secrets, tlscheck
+from servicedown.diagnosis.context import Context
+from servicedown.diagnosis.registry import Finding, bad, check, ok, skip
+
+ENV_CMD = "echo $DATABASE_PASSWORD; echo $JWT_SECRET; echo $ENCRYPTION_KEY"
+VALIDATION_CMD = 'docker-compose logs qbitel-engine | grep "VALIDATION"'
+VALIDATION_LINES = 1000  # the verdict is printed once per start; look further back than 100
+MAX_PEM = 256 * 1024
+
+_VERDICT = re.compile(r"VALIDATION (PASSED|FAILED)")
+_FAIL_LINE = re.compile(r"\[(CRITICAL|ERROR)\]\s*\S{0,3}\s*FAIL:")
+_TRUE = ("1", "true", "yes", "on")
+
+
+def _reports(ctx: Context) -> list[secrets.SecretReport] | None:
+    env = ctx.environment()
+    return None if env is None else secrets.assess(env)
+
+
+def _describe(r: secrets.SecretReport) -> dict:
+    return {"present": r.present, "length": r.length, "weak_patterns": r.weak_patterns,
+            "too_short": r.too_short, "severity": r.severity}
+
+
+@check("startup.env", "cause-4.2,resolution-2", "required variables are set", ENV_CMD)
+def required_env(ctx: Context) -> Finding:
+    reports = _reports(ctx)
+    if reports is None:
+        return skip("the service's environment cannot be read on this target")
+    ev = {r.name: _describe(r) for r in reports}
+    gone = secrets.missing(reports)
+    if gone:
+        return bad("missing required variable(s): " + ", ".join(r.name for r in gone), **ev)
+    return ok("all set: " + ", ".join(f"{r.name} ({r.length} chars)" for r in reports), **ev)
+
+
+@check("startup.secrets", "cause-4.1,resolution-2", "secrets long enough and not weak", ENV_CMD)
+def secret_strength(ctx: Context) -> Finding:
+    reports = _reports(ctx)
+    if reports is None:
+        return skip("the service's environment cannot be read on this target")
+    ev = {r.name: _describe(r) for r in reports}
+    weak = secrets.weak_or_short(reports)
+    if weak:
+        return bad("; ".join(p for r in weak for p in r.problems), **ev)
+    present = [r for r in reports if r.present]
+    if not present:
+        return skip("no required secret is set (see startup.env)", **ev)
+    return ok("present secrets pass the engine's length and weak-pattern rules", **ev)
+
+
+@check("startup.validation", "cause-4.1,resolution-1", "the last startup validation passed",
+       VALIDATION_CMD)
+def validation(ctx: Context) -> Finding:
+    lines = ctx.cached("validation_logs", lambda: ctx.target.logs(VALIDATION_LINES))
+    last = None
+    for i in range(len(lines) - 1, -1, -1):
+        m = _VERDICT.search(lines[i])
+        if m:
+            last = (i, m.group(1))
+            break
+    if last is None:
+        return skip(f"no VALIDATION verdict in the last {len(lines)} log lines "
+                    "(the service started long ago or logs elsewhere)")
+    index, verdict = last
+    if verdict == "PASSED":
+        return ok("startup validation PASSED at its last start", line=index + 1)
+    # The FAIL lines of that same start: between the previous verdict and this one.
+    start = index
+    while start > 0 and not _VERDICT.search(lines[start - 1]):
+        start -= 1
+    fails = [ctx.redactor(line.strip())[:300] for line in lines[start:index]
+             if _FAIL_LINE.search(line)]
+    shown = "\n  ".join(dict.fromkeys(fails)) or "(no FAIL lines kept)"
+    return bad(f"startup validation FAILED at its last start:\n  {shown}", failures=fails)
+
+
+@check("startup.tls", "cause-4.3", "TLS certificate and key present, valid, matching")
+def tls(ctx: Context) -> Finding:
+    env = ctx.environment() or {}
+    enabled = env.get("TLS_ENABLED", "").strip().lower() in _TRUE
+    cert_path = ctx.settings.tls_cert_file or env.get("TLS_CERT_FILE", "")
+    key_path = ctx.settings.tls_key_file or env.get("TLS_KEY_FILE", "")
+    if not enabled and not (ctx.settings.tls_cert_file or ctx.settings.tls_key_file):
+        return skip("TLS is not enabled on this deployment (TLS_ENABLED is not true)")
+    unset = [n for n, p in (("TLS_CERT_FILE", cert_path), ("TLS_KEY_FILE", key_path)) if not p]
+    if unset:
+        return bad(f"TLS_ENABLED=true but {' and '.join(unset)} not set", unset=unset)
+    cert = ctx.target.read_file(cert_path, MAX_PEM)
+    key = ctx.target.read_file(key_path, MAX_PEM)
+    report = tlscheck.inspect_tls(cert, key, warn_days=ctx.settings.tls_warn_days)
+    ev = report.to_json() | {"cert_file": cert_path, "key_file": key_path}
+    if not report.ok:
+        where = {"certificate file missing": f"certificate file missing ({cert_path})",
+                 "key file missing": f"key file missing ({key_path})"}
+        return bad("TLS: " + "; ".join(where.get(p, p) for p in report.problems), **ev)
+    return ok(f"certificate valid for {report.expires_in_days:.0f} more days, key matches", **ev)

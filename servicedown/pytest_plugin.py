@@ -1,0 +1,133 @@
+"""The pytest layer: options, the once-per-session diagnosis, the triage summary and JSON."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from servicedown import config
+from servicedown.model import CheckResult, Outcome
+
+log = logging.getLogger("servicedown")
+_SETTINGS = pytest.StashKey[config.Settings]()
+_RUN = pytest.StashKey[dict[str, Any]]()
+
+HELP = {
+    "target": "where the service runs: compose | systemd | kubernetes | url",
+    "base_url": "the service's base URL (the runbook curls http://localhost:8000/health)",
+    "compose_project": "Compose project name",
+    "compose_file": "Compose file (informational; containers are found by project labels)",
+    "service": "the engine's Compose service",
+    "db_service": "the database's Compose service",
+    "unit": "systemd unit of the engine",
+    "host": "testinfra host running the unit: local://, ssh://user@host, docker://name",
+    "namespace": "Kubernetes namespace",
+    "selector": "Kubernetes label selector of the engine's pods",
+    "deployment": "Kubernetes deployment to restart with --remediate",
+    "kubeconfig": "kubeconfig path (default: in-cluster or ~/.kube/config)",
+    "db_host": "probe the database from here at this host (url target)",
+    "log_lines": "recent log lines to scan (runbook: 100)",
+    "remediate": "run the runbook's quick fix (platform restart) when the service is not healthy",
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("servicedown", "QBITEL Engine 'Service Down' runbook checks")
+    for name, kind, default in config.option_names():
+        flag = "--" + name.replace("_", "-")
+        text = HELP.get(name, name.replace("_", " "))
+        text += f" [env {config.env_name(name)}; default {default!r}]"
+        if kind is bool:
+            group.addoption(flag, action="store_const", const=True, default=None, dest=name,
+                            help=text)
+        else:
+            group.addoption(flag, default=None, dest=name, help=text)
+    group.addoption("--triage-json", default=None, dest="triage_json",
+                    help="write verdict, ranked causes and every check result to this JSON file")
+
+
+def pytest_configure(config_: pytest.Config) -> None:
+    cli = {name: config_.getoption(name) for name, _k, _d in config.option_names()}
+    try:
+        config_.stash[_SETTINGS] = config.from_sources(cli)
+    except config.SettingsError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def settings_of(config_: pytest.Config) -> config.Settings:
+    return config_.stash[_SETTINGS]
+
+
+def run_diagnosis(config_: pytest.Config) -> dict[str, Any]:
+    """Diagnose once per session; every check test reads the shared results."""
+    if _RUN in config_.stash:
+        return config_.stash[_RUN]
+    from servicedown.diagnosis.runner import run_checks
+    from servicedown.targets import make_target
+    from servicedown.triage import triage
+
+    settings = settings_of(config_)
+    target = make_target(settings)
+    results = run_checks(settings, target)
+    run = {"settings": settings, "target": target, "results": {r.id: r for r in results},
+           "triage": triage(results)}
+    config_.stash[_RUN] = run
+    return run
+
+
+@pytest.fixture(scope="session")
+def diagnosis(pytestconfig: pytest.Config) -> dict[str, Any]:
+    return run_diagnosis(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def settings(pytestconfig: pytest.Config) -> config.Settings:
+    return settings_of(pytestconfig)
+
+
+@pytest.fixture
+def expect(diagnosis: dict[str, Any], request: pytest.FixtureRequest):
+    """expect("running.state"): assert that check passed, quoting its evidence if not."""
+
+    def _expect(check_id: str) -> CheckResult:
+        __tracebackhide__ = True
+        result: CheckResult = diagnosis["results"][check_id]
+        request.node.user_properties.append(("check", json.dumps(result.to_json(), default=str)))
+        if result.outcome is Outcome.SKIP:
+            pytest.skip(f"[{check_id}] {result.message}")
+        if result.outcome is Outcome.ERROR:
+            pytest.fail(f"[{check_id}] the check could not run: {result.message}", pytrace=False)
+        assert result.passed, f"[{check_id}] {result.message}"
+        return result
+
+    return _expect
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    run = config.stash.get(_RUN, None)
+    if not run:
+        return
+    from servicedown.triage import summary_text
+
+    tri = run["triage"]
+    terminalreporter.section("runbook triage")
+    terminalreporter.write_line(f"target: {run['target'].describe()}")
+    for line in summary_text(tri).splitlines():
+        terminalreporter.write_line(line)
+    path = config.getoption("triage_json")
+    if path:
+        out = Path(path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        doc = tri.to_json() | {"target": run["target"].describe()}
+        out.write_text(json.dumps(doc, indent=2, default=str))
+        terminalreporter.write_line(f"triage written to {out}")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    run = config.stash.get(_RUN, None)
+    if run:
+        run["target"].close()

@@ -1,0 +1,33 @@
+"""One module per platform; `make_target` picks one from the settings."""
+
+from __future__ import annotations
+
+from servicedown.config import Settings
+from servicedown.targets.base import (
+    ExecResult,
+    NotSupported,
+    ServiceState,
+    Target,
+    TargetError,
+)
+
+
+def make_target(settings: Settings) -> Target:
+    if settings.target == "compose":
+        from servicedown.targets.compose import ComposeTarget
+
+        return ComposeTarget(settings)
+    if settings.target == "systemd":
+        from servicedown.targets.systemd import SystemdTarget
+
+        return SystemdTarget(settings)
+    if settings.target == "kubernetes":
+        from servicedown.targets.kubernetes import KubernetesTarget
+
+        return KubernetesTarget(settings)
+    from servicedown.targets.url import UrlTarget
+
+    return UrlTarget(settings)
+
+
+__all__ = ["ExecResult", "NotSupported", "ServiceState", "Target", "TargetError", "make_target"]

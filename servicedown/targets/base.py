@@ -1,0 +1,137 @@
+"""The one target model: what every platform (Compose, systemd, Kubernetes, a plain URL) answers.
+
+A target answers the runbook's questions about the service: is it running (and how did it
+last end), its recent logs, its environment (for presence checks only), a command runner
+in the service's context and in the database's, and the platform's restart.
+Swapping the platform swaps one object, as testinfra's backends do.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any
+
+from servicedown.config import Settings
+
+
+class TargetError(RuntimeError):
+    """The platform could not be asked (no Docker socket, unknown unit, no cluster...).
+
+    The message says what failed and what to do; it is shown as is, never as a traceback.
+    """
+
+
+class NotSupported(TargetError):
+    """This platform cannot answer that question (a url target has no logs); checks skip."""
+
+
+@dataclass
+class ExecResult:
+    rc: int
+    stdout: str
+    stderr: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.rc == 0
+
+
+@dataclass
+class ServiceState:
+    exists: bool
+    running: bool = False
+    status: str = "missing"  # the platform's own word: running, exited, restarting, active...
+    health: str | None = None  # healthy | unhealthy | starting | None (no platform health)
+    restart_count: int | None = None
+    restarting: bool = False
+    exit_code: int | None = None
+    oom_killed: bool | None = None
+    result: str | None = None  # systemd Result= / k8s last termination reason
+    enabled: bool | None = None
+    uptime_s: float | None = None
+    events: list[str] = field(default_factory=list)  # recent die/oom/kill events, oldest first
+    oom_events: int = 0
+    die_events: int = 0
+    pid: int | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def evidence(self) -> dict[str, Any]:
+        d = {
+            "status": self.status,
+            "health": self.health,
+            "restart_count": self.restart_count,
+            "restarting": self.restarting,
+            "exit_code": self.exit_code,
+            "oom_killed": self.oom_killed,
+            "result": self.result,
+            "uptime_s": None if self.uptime_s is None else round(self.uptime_s, 1),
+            "recent_events": self.events[-10:],
+        }
+        d.update(self.detail)
+        return {k: v for k, v in d.items() if v is not None and v != []}
+
+
+class Target(abc.ABC):
+    """A deployment of the service on one platform."""
+
+    kind: str = "abstract"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @abc.abstractmethod
+    def describe(self) -> str:
+        """One line naming the deployment, e.g. 'compose project qbitel, service qbitel-engine'."""
+
+    def preflight(self) -> None:
+        """Raise TargetError when the platform cannot be asked at all."""
+
+    @abc.abstractmethod
+    def state(self) -> ServiceState: ...
+
+    @abc.abstractmethod
+    def logs(self, lines: int) -> list[str]:
+        """The last `lines` log lines of the service, oldest first (raw; callers mask)."""
+
+    @abc.abstractmethod
+    def environment(self) -> dict[str, str] | None:
+        """The running service's environment, or None when it cannot be read.
+
+        Values are used only to judge presence, length and weakness, and to mask them
+        everywhere; they are never shown.
+        """
+
+    @abc.abstractmethod
+    def run_in_service(self, argv: list[str], timeout: float) -> ExecResult | None:
+        """Run a command where the service runs (its container or host); None if impossible."""
+
+    def run_in_database(self, argv: list[str], timeout: float) -> ExecResult | None:
+        """Run a command where the database runs; None if this target cannot."""
+        return None
+
+    def read_file(self, path: str, max_bytes: int) -> bytes | None:
+        """A file as the service sees it; None when it does not exist or cannot be read."""
+        res = self.run_in_service(["head", "-c", str(max_bytes), path], timeout=5)
+        if res is None or not res.ok:
+            return None
+        return res.stdout.encode("utf-8", errors="surrogateescape")
+
+    def service_pid(self) -> str:
+        """The service's main PID as seen by run_in_service."""
+        return "1"
+
+    @abc.abstractmethod
+    def restart(self) -> str:
+        """The runbook's quick fix on this platform. Returns what was done."""
+
+    def restart_command(self) -> str:
+        """The command an engineer would type for the same restart."""
+        return ""
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Identity and counters that a read-only run must leave unchanged."""
+        return {}
+
+    def close(self) -> None:
+        """Release clients and connections."""

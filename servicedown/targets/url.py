@@ -1,0 +1,31 @@
+"""URL target: only the service's HTTP endpoints are known (no platform access).
+
+Platform questions (state, logs, environment, host facts) are answered "not available",
+which the checks report as skipped; the HTTP and (with --db-host) database checks still run.
+"""
+
+from __future__ import annotations
+
+from servicedown.targets.base import ExecResult, NotSupported, ServiceState, Target
+
+
+class UrlTarget(Target):
+    kind = "url"
+
+    def describe(self) -> str:
+        return f"url {self.settings.base}"
+
+    def state(self) -> ServiceState:
+        raise NotSupported("a url target has no platform state; use --target compose|systemd|kubernetes")
+
+    def logs(self, lines: int) -> list[str]:
+        raise NotSupported("a url target has no logs; use --target compose|systemd|kubernetes")
+
+    def environment(self) -> dict[str, str] | None:
+        return None
+
+    def run_in_service(self, argv: list[str], timeout: float) -> ExecResult | None:
+        return None
+
+    def restart(self) -> str:
+        raise NotSupported("a url target cannot be restarted; restart it on its platform")
