@@ -1,0 +1,55 @@
+"""Entry point: `python -m qbitel_ref`.
+
+Order matters: logging, then startup validation (fast, no network, before the
+web stack is even imported), then settings, then the server.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import ssl
+import sys
+from types import FrameType
+
+from .logging_setup import configure_logging
+from .settings import SettingsError, environment_name
+from .validation import validate_startup
+
+logger = logging.getLogger("qbitel_ref")
+
+
+def _exit_on_early_signal(signum: int, _frame: FrameType | None) -> None:
+    # Until the server installs its drain handler. As PID 1 a signal without a
+    # handler would be ignored and `docker stop` would wait for SIGKILL.
+    logger.warning("Received %s during startup; exiting", signal.Signals(signum).name)
+    raise SystemExit(0)
+
+
+def main() -> int:
+    configure_logging()
+    signal.signal(signal.SIGTERM, _exit_on_early_signal)
+    signal.signal(signal.SIGINT, _exit_on_early_signal)
+    environment = environment_name(os.environ)
+    logger.info("Starting QBITEL Engine (environment: %s, pid %d)", environment, os.getpid())
+    try:
+        if not validate_startup(os.environ):
+            return 1
+        from .settings import Settings
+
+        settings = Settings.from_env(os.environ)
+        from .server import run  # the web stack loads only after validation
+
+        return run(settings)
+    except (SettingsError, ssl.SSLError, OSError) as exc:
+        # Expected configuration or environment problems: one clear line.
+        logger.critical("Failed to start QBITEL Engine: %s", exc)
+        return 1
+    except Exception as exc:
+        logger.critical("Failed to start QBITEL Engine: %s", exc, exc_info=True)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

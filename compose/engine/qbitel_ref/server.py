@@ -1,0 +1,153 @@
+"""Runs the HTTP(S) server with the engine's own signal handling.
+
+uvicorn's own handlers would stop at once and re-raise SIGTERM afterwards;
+the engine instead drains (503 + Retry-After) for QBITEL_DRAIN_SECONDS, then
+stops the server and exits 0. It must work as PID 1, where a signal without
+a handler is ignored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+import ssl
+from collections.abc import Callable, Iterator
+
+import uvicorn
+
+from .app import build_app
+from .engine import Engine
+from .settings import Settings
+
+logger = logging.getLogger("qbitel_ref.server")
+
+GRACEFUL_SHUTDOWN_SECONDS = 3
+
+
+class EngineServer(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # Signals are the engine's business (see install_signal_handlers).
+        yield
+
+
+def load_tls_context(cert_file: str, key_file: str) -> ssl.SSLContext:
+    """Load the pair now, so a bad certificate stops startup with a clear line."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+
+    def no_passphrase() -> str:
+        # An encrypted key must fail, not wait for a passphrase on a terminal.
+        raise ssl.SSLError("TLS key file is encrypted; a passphrase is not supported")
+
+    try:
+        context.load_cert_chain(cert_file, key_file, password=no_passphrase)
+    except (ssl.SSLError, OSError) as exc:
+        logger.error(
+            "SSL error: cannot load TLS certificate %s / key %s: %s", cert_file, key_file, exc
+        )
+        raise
+    return context
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """Bind here rather than in uvicorn, which would sys.exit() on EADDRINUSE."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
+
+
+def install_signal_handlers(
+    loop: asyncio.AbstractEventLoop, engine: Engine, server: uvicorn.Server
+) -> None:
+    drain_seconds = engine.settings.drain_seconds
+
+    def stop_serving() -> None:
+        logger.info("Drain period over; stopping HTTP server")
+        server.should_exit = True
+
+    def on_signal(signum: int) -> None:
+        name = signal.Signals(signum).name
+        if engine.drain.draining:
+            logger.warning("Received %s again: stopping now", name)
+            server.should_exit = True
+            server.force_exit = True
+            return
+        engine.drain.begin()
+        logger.warning(
+            "Received %s: shutting down QBITEL Engine; answering 503 (Retry-After: 60) "
+            "for %.0fs before stopping",
+            name,
+            drain_seconds,
+        )
+        loop.call_later(drain_seconds, stop_serving)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+
+
+async def serve(settings: Settings) -> int:
+    tls_context = None
+    if settings.tls_enabled:
+        tls_context = load_tls_context(settings.tls_cert_file or "", settings.tls_key_file or "")
+    sock = bind_socket(settings.host, settings.port)
+    engine = Engine.build(settings)
+    ssl_factory: Callable[..., ssl.SSLContext] | None = None
+    if tls_context is not None:
+        context = tls_context
+
+        def ssl_factory(*_: object) -> ssl.SSLContext:
+            return context
+
+    config = uvicorn.Config(
+        build_app(engine),
+        http="httptools",
+        lifespan="off",
+        log_config=None,  # keep our stdout handler and format
+        access_log=settings.access_log,
+        server_header=False,
+        timeout_keep_alive=5,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        ssl_context_factory=ssl_factory,
+    )
+    server = EngineServer(config)
+    install_signal_handlers(asyncio.get_running_loop(), engine, server)
+    try:
+        await engine.start()
+        logger.info(
+            "QBITEL Engine %s listening on %s://%s:%d (environment: %s)",
+            settings.version,
+            settings.scheme,
+            settings.host,
+            settings.port,
+            settings.environment,
+        )
+        await server.serve(sockets=[sock])
+        if not server.started:
+            raise RuntimeError("HTTP server did not start")
+    finally:
+        await engine.stop()
+        sock.close()
+    logger.info("QBITEL Engine stopped")
+    return 0
+
+
+def run(settings: Settings) -> int:
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None
+    if settings.event_loop == "uvloop":
+        import uvloop
+
+        loop_factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        return runner.run(serve(settings))
