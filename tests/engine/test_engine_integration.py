@@ -98,6 +98,10 @@ def test_write_then_read_back(start_engine: StartEngine, postgres: PostgresClust
 
     assert engine.get("/api/v1/records/999999999").status_code == 404
     assert _post(engine, "", 1).status_code == 422
+    # Postgres refuses NUL in jsonb: the client's fault, not an outage.
+    refused = _post(engine, "orders", "a\u0000b")
+    assert refused.status_code == 422
+    assert "Retry-After" not in refused.headers
 
     # The write went through the journal in the data dir first.
     journal = Path(engine.env["QBITEL_DATA_DIR"]) / "journal.log"

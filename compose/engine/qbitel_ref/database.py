@@ -170,38 +170,40 @@ class Database:
     # -- health ----------------------------------------------------------------
 
     async def ping(self, timeout: float = 2.0) -> None:
-        """SELECT 1, raising on failure; logs `Database health check failed`.
+        """SELECT 1 within `timeout` in all; logs `Database health check failed`.
 
         An idle pooled connection answers cheaply. Without one (pool empty,
         exhausted or broken) a direct connection tells the real reason, e.g.
         "Connection refused" or "too many clients", instead of a pool timeout.
         """
         try:
-            if self._pool is not None and self.pool_counts()[1] > 0:
-                try:
-                    async with asyncio.timeout(timeout / 2):
-                        async with self._pool.connection(timeout=timeout / 2) as conn:
-                            await conn.execute("SELECT 1")
-                    self._health_ok()
-                    return
-                except (psycopg.Error, OSError, TimeoutError):
-                    pass  # fall through: ask the server directly
-            conn = await self._connect_direct(timeout)
-            try:
-                async with asyncio.timeout(timeout):
-                    await conn.execute("SELECT 1")
-            finally:
-                await conn.close()
+            async with asyncio.timeout(timeout):
+                if not await self._ping_pooled(timeout / 2):
+                    conn = await self._connect_direct(timeout)
+                    try:
+                        await conn.execute("SELECT 1")
+                    finally:
+                        await conn.close()
         except (psycopg.Error, OSError, TimeoutError) as exc:
             self.metrics.db_connection_errors_total.inc()
-            reason = (
-                one_line(exc)
-                if not isinstance(exc, TimeoutError)
-                else (f"no answer within {timeout:g}s")
-            )
+            if isinstance(exc, TimeoutError):
+                reason = f"no answer within {timeout:g}s"
+            else:
+                reason = one_line(exc)
             self._health_log.log(logging.ERROR, f"Database health check failed: {reason}")
             raise DatabaseUnavailable(reason) from exc
         self._health_ok()
+
+    async def _ping_pooled(self, timeout: float) -> bool:
+        if self._pool is None or self.pool_counts()[1] == 0:
+            return False
+        try:
+            async with asyncio.timeout(timeout):
+                async with self._pool.connection(timeout=timeout) as conn:
+                    await conn.execute("SELECT 1")
+        except (psycopg.Error, OSError, TimeoutError):
+            return False  # ask the server directly for the reason
+        return True
 
     def _health_ok(self) -> None:
         if self._health_log.active:

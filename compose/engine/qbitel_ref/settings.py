@@ -1,4 +1,18 @@
-"""Engine settings, read once from the environment after startup validation."""
+"""Engine settings, read once from the environment after startup validation.
+
+Variables (default):
+  QBITEL_ENVIRONMENT (production)   QBITEL_VERSION (1.0.0)
+  QBITEL_HOST (0.0.0.0)             QBITEL_PORT (8000)
+  QBITEL_DATA_DIR (/var/lib/qbitel) QBITEL_DRAIN_SECONDS (5)
+  QBITEL_STARTUP_GRACE_SECONDS (5)  QBITEL_STARTUP_TIMEOUT_SECONDS (300)
+  QBITEL_BREAKER_FAILURE_THRESHOLD (5)  QBITEL_BREAKER_RECOVERY_SECONDS (30)
+  QBITEL_HEARTBEAT_SECONDS (5)      QBITEL_JOURNAL_MAX_BYTES (64 MiB)
+  QBITEL_ACCESS_LOG (false)         QBITEL_EVENT_LOOP (uvloop | asyncio)
+  DATABASE_HOST|PORT|NAME|USER|PASSWORD (localhost, 5432, qbitel, qbitel_user, "")
+  DB_POOL_SIZE (10)  DB_POOL_MAX_OVERFLOW (20)  DB_POOL_TIMEOUT (30 s)
+  TLS_ENABLED (false)  TLS_CERT_FILE  TLS_KEY_FILE
+  JWT_SECRET, ENCRYPTION_KEY: only checked by startup validation.
+"""
 
 from __future__ import annotations
 
