@@ -23,6 +23,8 @@ ensure_packages() {
     command -v dockerd >/dev/null || missing+=(docker.io)
     command -v docker-compose >/dev/null || missing+=(docker-compose)
     command -v mmdebstrap >/dev/null || missing+=(mmdebstrap)
+    # PostgreSQL server binaries for the engine's local tests (no cluster is started here).
+    [ -x /usr/lib/postgresql/15/bin/initdb ] || missing+=(postgresql)
     if [ ${#missing[@]} -eq 0 ]; then info "system packages present"; return; fi
     need_root
     step "installing ${missing[*]} (Debian packages)"
@@ -61,9 +63,20 @@ ensure_docker() {
         "read the log above; on a host without systemd run 'dockerd' as root yourself, or set DOCKER_HOST"
 }
 
+# The dependencies named in pyproject.toml, one a line (what the venv is keyed on).
+venv_requirements() {
+    python3 - "$REPO_ROOT/pyproject.toml" <<'PY'
+import sys, tomllib
+data = tomllib.load(open(sys.argv[1], "rb"))["project"]
+print("\n".join(data["dependencies"] + data.get("optional-dependencies", {}).get("dev", [])))
+PY
+    # The engine's own pins too: its tests run it as a local process.
+    grep -v '^#' "$REPO_ROOT/compose/engine/requirements.txt"
+}
+
 venv_dir() {
     local h
-    h=$( (cat "$REPO_ROOT/pyproject.toml"; python3 --version) | sha256sum | cut -c1-12)
+    h=$( (venv_requirements; python3 --version) | sha256sum | cut -c1-12)
     echo "$SERVICEDOWN_CACHE/venv-$h"
 }
 
@@ -76,14 +89,7 @@ ensure_venv() {
         step "creating the Python environment in $venv"
         rm -rf "$venv"
         python3 -m venv "$venv" || die "python3 -m venv failed" "install python3-venv"
-        local deps
-        deps=$(python3 - "$REPO_ROOT/pyproject.toml" <<'PY'
-import sys, tomllib
-data = tomllib.load(open(sys.argv[1], "rb"))["project"]
-print("\n".join(data["dependencies"] + data.get("optional-dependencies", {}).get("dev", [])))
-PY
-)
-        printf '%s\n' "$deps" >"$venv/requirements.txt"
+        venv_requirements >"$venv/requirements.txt"
         quiet_run 900 "$SERVICEDOWN_CACHE/logs/pip.log" "$venv/bin/pip" install -q -r "$venv/requirements.txt" \
             || { rm -rf "$venv"; die "pip install failed (log above)" "check that PyPI is reachable, then run again"; }
         touch "$venv/.complete"

@@ -1,0 +1,34 @@
+"""The check vocabulary stays consistent: registry, pytest tests and architecture doc."""
+
+import ast
+from pathlib import Path
+
+from servicedown.diagnosis.registry import all_checks
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _ids_used_by_check_tests() -> set[str]:
+    ids = set()
+    for path in (ROOT / "checks").glob("test_*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Call) and getattr(node.func, "id", "") == "expect"
+                    and node.args and isinstance(node.args[0], ast.Constant)):
+                ids.add(node.args[0].value)
+    return ids
+
+
+def test_every_check_has_exactly_one_test_and_back():
+    registered = set(all_checks())
+    assert _ids_used_by_check_tests() == registered
+
+
+def test_every_check_is_documented():
+    doc = (ROOT / "docs" / "architecture.md").read_text()
+    assert [c for c in all_checks() if f"`{c}`" not in doc] == []
+
+
+def test_every_check_names_its_runbook_items():
+    for spec in all_checks().values():
+        items = spec.runbook.split(",")
+        assert items and all(i.split("-")[0] in ("diagnosis", "cause", "resolution") for i in items)
