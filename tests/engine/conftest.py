@@ -91,9 +91,7 @@ class PostgresCluster:
         return self.base / "postgres.log"
 
     def _run(self, argv: list[str], timeout: float = 120) -> None:
-        proc = subprocess.run(
-            argv, user=self.run_as, capture_output=True, text=True, timeout=timeout
-        )
+        proc = subprocess.run(argv, user=self.run_as, capture_output=True, text=True, timeout=timeout)
         if proc.returncode != 0:
             raise RuntimeError(f"{argv[0]} failed: {proc.stdout[-1000:]}{proc.stderr[-1000:]}")
 
@@ -189,9 +187,7 @@ class PostgresCluster:
 
         with psycopg.connect(self.superuser_dsn, autocommit=True, connect_timeout=5) as conn:
             conn.execute(
-                sql.SQL("CREATE ROLE qbitel_user LOGIN PASSWORD {}").format(
-                    sql.Literal(self.app_password)
-                )
+                sql.SQL("CREATE ROLE qbitel_user LOGIN PASSWORD {}").format(sql.Literal(self.app_password))
             )
             conn.execute("CREATE DATABASE qbitel OWNER qbitel_user")
 
@@ -258,9 +254,7 @@ def start_engine(tmp_path: Path) -> Iterator[Callable[..., EngineProcess]]:
         port = free_port()
         values: dict[str, str | None] = dict(db.engine_env()) if db is not None else {}
         values.update(overrides)
-        engine = EngineProcess(
-            engine_env(port, data_dir, **values), tmp_path / f"engine{n}.log", scheme
-        )
+        engine = EngineProcess(engine_env(port, data_dir, **values), tmp_path / f"engine{n}.log", scheme)
         started.append(engine)
         engine.start(preexec_fn=preexec_fn)
         if wait:

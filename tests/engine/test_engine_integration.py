@@ -21,9 +21,7 @@ StartEngine = Callable[..., EngineProcess]
 
 
 def _post(engine: EngineProcess, key: str, value: object, timeout: float = 15.0) -> object:
-    return engine.request(
-        "POST", "/api/v1/records", json={"key": key, "value": value}, timeout=timeout
-    )
+    return engine.request("POST", "/api/v1/records", json={"key": key, "value": value}, timeout=timeout)
 
 
 def _wait_healthy(engine: EngineProcess, timeout: float = 20.0) -> None:
@@ -54,9 +52,7 @@ def test_healthy_engine(start_engine: StartEngine, postgres: PostgresCluster) ->
     deps_body = deps.json()
     assert set(deps_body) == {"status", "checks", "timestamp", "response_time_ms"}
     for name in ("database", "disk", "memory"):
-        assert {"status", "message", "critical", "response_time_ms"} <= set(
-            deps_body["checks"][name]
-        )
+        assert {"status", "message", "critical", "response_time_ms"} <= set(deps_body["checks"][name])
     assert deps_body["checks"]["database"]["critical"] is True
     assert deps_body["checks"]["database"]["status"] == "pass"
 
@@ -64,9 +60,7 @@ def test_healthy_engine(start_engine: StartEngine, postgres: PostgresCluster) ->
     assert engine.get("/health/ready").status_code == 200
 
 
-def test_startup_probe_fails_during_grace(
-    start_engine: StartEngine, postgres: PostgresCluster
-) -> None:
+def test_startup_probe_fails_during_grace(start_engine: StartEngine, postgres: PostgresCluster) -> None:
     engine = start_engine(db=postgres, QBITEL_STARTUP_GRACE_SECONDS="4")
     early = engine.get("/health/startup")
     assert early.status_code == 503
@@ -109,9 +103,7 @@ def test_write_then_read_back(start_engine: StartEngine, postgres: PostgresClust
     # And it is really in Postgres.
     import psycopg
 
-    with psycopg.connect(
-        postgres.superuser_dsn.replace("dbname=postgres", "dbname=qbitel")
-    ) as conn:
+    with psycopg.connect(postgres.superuser_dsn.replace("dbname=postgres", "dbname=qbitel")) as conn:
         row = conn.execute("SELECT value FROM records WHERE id = %s", (body["id"],)).fetchone()
     assert row is not None and row[0] == value
 
@@ -193,9 +185,7 @@ def test_circuit_breaker_opens(start_engine: StartEngine) -> None:
     assert engine.get("/health").json()["services"]["circuit_breaker"] == "open"
 
 
-def test_unwritable_data_dir(
-    start_engine: StartEngine, postgres: PostgresCluster, tmp_path: Path
-) -> None:
+def test_unwritable_data_dir(start_engine: StartEngine, postgres: PostgresCluster, tmp_path: Path) -> None:
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where the data dir should be")
     engine = start_engine(db=postgres, QBITEL_DATA_DIR=str(blocker / "data"))
@@ -237,9 +227,7 @@ def _fill(directory: Path) -> None:
             handle.flush()
 
 
-def test_disk_full_enospc(
-    start_engine: StartEngine, postgres: PostgresCluster, tiny_tmpfs: Path
-) -> None:
+def test_disk_full_enospc(start_engine: StartEngine, postgres: PostgresCluster, tiny_tmpfs: Path) -> None:
     engine = start_engine(db=postgres, QBITEL_DATA_DIR=str(tiny_tmpfs / "qbitel"))
     _wait_healthy(engine)
     assert _post(engine, "k", 1).status_code == 201

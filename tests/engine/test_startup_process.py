@@ -30,10 +30,7 @@ def test_production_without_jwt_secret_exits_1_fast(start_engine: StartEngine) -
     log = engine.log()
     assert code == 1
     assert took < 5
-    assert (
-        "[CRITICAL] ✗ FAIL: Secret: JWT_SECRET - JWT secret must be set (minimum 32 characters)"
-        in log
-    )
+    assert "[CRITICAL] ✗ FAIL: Secret: JWT_SECRET - JWT secret must be set (minimum 32 characters)" in log
     assert "STARTUP VALIDATION SUMMARY" in log
     assert "CRITICAL FAILURES (Must Fix):" in log
     assert VERDICT_CRITICAL in log
@@ -143,23 +140,17 @@ def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
 
 def test_tls_serves_https(start_engine: StartEngine, tmp_path: Path) -> None:
     cert, key = _self_signed(tmp_path)
-    engine = start_engine(
-        scheme="https", TLS_ENABLED="true", TLS_CERT_FILE=str(cert), TLS_KEY_FILE=str(key)
-    )
+    engine = start_engine(scheme="https", TLS_ENABLED="true", TLS_CERT_FILE=str(cert), TLS_KEY_FILE=str(key))
     assert engine.get("/health/live").status_code == 200
     assert "listening on https://" in engine.log()
 
 
-def test_unloadable_certificate_fails_with_ssl_error(
-    start_engine: StartEngine, tmp_path: Path
-) -> None:
+def test_unloadable_certificate_fails_with_ssl_error(start_engine: StartEngine, tmp_path: Path) -> None:
     cert = tmp_path / "broken.crt"
     key = tmp_path / "broken.key"
     cert.write_text("-----BEGIN CERTIFICATE-----\nnot a certificate\n-----END CERTIFICATE-----\n")
     key.write_text("not a key\n")
-    engine = start_engine(
-        wait=False, TLS_ENABLED="true", TLS_CERT_FILE=str(cert), TLS_KEY_FILE=str(key)
-    )
+    engine = start_engine(wait=False, TLS_ENABLED="true", TLS_CERT_FILE=str(cert), TLS_KEY_FILE=str(key))
     code, _ = _exit_fast(engine, bound=15)
     log = engine.log()
     assert code == 1

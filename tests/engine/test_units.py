@@ -120,9 +120,7 @@ def test_memory_cgroup_v1(tmp_path: Path) -> None:
         ("sys/fs/cgroup/memory/memory.limit_in_bytes", "9223372036854771712"),
     ],
 )
-def test_memory_unlimited_cgroup_falls_back_to_meminfo(
-    tmp_path: Path, rel: str, limit: str
-) -> None:
+def test_memory_unlimited_cgroup_falls_back_to_meminfo(tmp_path: Path, rel: str, limit: str) -> None:
     _write(tmp_path, "proc/meminfo", MEMINFO)
     _write(tmp_path, rel, limit)
     _write(tmp_path, rel.replace("max", "current").replace("limit_in", "usage_in"), "5")

@@ -84,9 +84,7 @@ def test_missing_secret_is_critical(name: str, message: str, missing: str | None
 @pytest.mark.parametrize("name", ["JWT_SECRET", "ENCRYPTION_KEY"])
 def test_short_secret_is_error(name: str) -> None:
     outcome = validate(env_with(**{name: "Zq8Xw3Vb7Nm2"}))
-    expected = (
-        f"[ERROR] ✗ FAIL: Secret: {name} - {name} must be at least 32 characters long (current: 12)"
-    )
+    expected = f"[ERROR] ✗ FAIL: Secret: {name} - {name} must be at least 32 characters long (current: 12)"
     assert expected in [r.line() for r in outcome.results]
     assert not outcome.passed
     assert outcome.verdict == VERDICT_ERRORS
@@ -116,9 +114,7 @@ def test_encryption_key_is_not_checked_for_weak_patterns() -> None:
     assert outcome.passed
 
 
-@pytest.mark.parametrize(
-    "name", ["DATABASE_HOST", "DATABASE_PORT", "DATABASE_NAME", "DATABASE_USER"]
-)
+@pytest.mark.parametrize("name", ["DATABASE_HOST", "DATABASE_PORT", "DATABASE_NAME", "DATABASE_USER"])
 def test_missing_database_setting_is_error(name: str) -> None:
     outcome = validate(env_with(**{name: None}))
     assert f"[ERROR] ✗ FAIL: Database Config: {name} - {name} must be set" in [
@@ -142,9 +138,7 @@ def test_bad_database_port_is_error(port: str, message: str) -> None:
 
 
 def test_valid_port_line() -> None:
-    assert "[INFO] ✓ PASS: Database Config: DATABASE_PORT - DATABASE_PORT is valid: 5432" in lines(
-        GOOD_ENV
-    )
+    assert "[INFO] ✓ PASS: Database Config: DATABASE_PORT - DATABASE_PORT is valid: 5432" in lines(GOOD_ENV)
 
 
 def test_tls_disabled_passes() -> None:
@@ -169,10 +163,7 @@ def test_tls_missing_files_are_errors(tmp_path: Path) -> None:
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     env = env_with(TLS_ENABLED="true", TLS_CERT_FILE=str(cert), TLS_KEY_FILE=str(key))
     found = lines(env)
-    assert (
-        f"[ERROR] ✗ FAIL: Security: TLS Certificate File - TLS certificate file not found: {cert}"
-        in found
-    )
+    assert f"[ERROR] ✗ FAIL: Security: TLS Certificate File - TLS certificate file not found: {cert}" in found
     assert f"[ERROR] ✗ FAIL: Security: TLS Key File - TLS key file not found: {key}" in found
     assert validate(env).verdict == VERDICT_ERRORS
 
@@ -183,9 +174,8 @@ def test_tls_present_files_pass(tmp_path: Path) -> None:
     key.write_text("k")
     env = env_with(TLS_ENABLED="TRUE", TLS_CERT_FILE=str(cert), TLS_KEY_FILE=str(key))
     assert validate(env).passed
-    assert (
-        "[INFO] ✓ PASS: Security: TLS Certificates - TLS certificate and key files are present"
-        in lines(env)
+    assert "[INFO] ✓ PASS: Security: TLS Certificates - TLS certificate and key files are present" in lines(
+        env
     )
 
 
@@ -253,9 +243,7 @@ def test_report_levels(caplog: pytest.LogCaptureFixture) -> None:
     by_message = {r.getMessage(): r.levelno for r in caplog.records}
     assert by_message[VERDICT_CRITICAL] == logging.CRITICAL
     assert (
-        by_message[
-            "[CRITICAL] ✗ FAIL: Secret: JWT_SECRET - JWT secret must be set (minimum 32 characters)"
-        ]
+        by_message["[CRITICAL] ✗ FAIL: Secret: JWT_SECRET - JWT secret must be set (minimum 32 characters)"]
         == logging.CRITICAL
     )
 

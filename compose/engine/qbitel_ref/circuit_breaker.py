@@ -54,10 +54,7 @@ class CircuitBreaker:
     @property
     def state(self) -> BreakerState:
         # Open turns half-open lazily, when someone looks after the recovery time.
-        if (
-            self._state is BreakerState.OPEN
-            and self._clock() - self._opened_at >= self.recovery_seconds
-        ):
+        if self._state is BreakerState.OPEN and self._clock() - self._opened_at >= self.recovery_seconds:
             self._set(BreakerState.HALF_OPEN)
         return self._state
 

@@ -58,9 +58,7 @@ class DiskStatus:
         if self.write_error is not None:
             return f"Data directory not writable: {self.write_error}"
         used = f"{self.used_percent:.1f}%" if self.used_percent is not None else "unknown"
-        inodes = (
-            f"{self.inodes_used_percent:.1f}%" if self.inodes_used_percent is not None else "n/a"
-        )
+        inodes = f"{self.inodes_used_percent:.1f}%" if self.inodes_used_percent is not None else "n/a"
         status = self.status
         if status == "fail":
             return f"Data directory full: {used} used, inodes {inodes} used"
@@ -89,6 +87,10 @@ class DataDir:
 
     def prepare(self) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
+        # Leftovers of a probe interrupted by a kill (OOM, SIGKILL).
+        for stale in self.path.glob(".probe-*"):
+            with contextlib.suppress(OSError):
+                stale.unlink()
 
     def append_journal(self, entry: dict[str, Any]) -> None:
         """Append one JSON line and fsync it, so a full disk fails this call."""

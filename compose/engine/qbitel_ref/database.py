@@ -161,9 +161,7 @@ class Database:
                 return
             except (psycopg.Error, OSError, TimeoutError) as exc:
                 self.metrics.db_connection_errors_total.inc()
-                logger.error(
-                    "Database connection error: %s (retrying in %.0fs)", one_line(exc), delay
-                )
+                logger.error("Database connection error: %s (retrying in %.0fs)", one_line(exc), delay)
             await asyncio.sleep(delay)
             delay = min(10.0, delay * 2)
 
@@ -186,10 +184,8 @@ class Database:
                         await conn.close()
         except (psycopg.Error, OSError, TimeoutError) as exc:
             self.metrics.db_connection_errors_total.inc()
-            if isinstance(exc, TimeoutError):
-                reason = f"no answer within {timeout:g}s"
-            else:
-                reason = one_line(exc)
+            timed_out = isinstance(exc, TimeoutError)
+            reason = f"no answer within {timeout:g}s" if timed_out else one_line(exc)
             self._health_log.log(logging.ERROR, f"Database health check failed: {reason}")
             raise DatabaseUnavailable(reason) from exc
         self._health_ok()

@@ -67,9 +67,7 @@ class Engine:
             database=database,
             data_dir=data_dir,
             checks=DependencyChecks(database, data_dir),
-            startup=StartupTracker(
-                settings.startup_grace_seconds, settings.startup_timeout_seconds
-            ),
+            startup=StartupTracker(settings.startup_grace_seconds, settings.startup_timeout_seconds),
         )
 
     async def start(self) -> None:

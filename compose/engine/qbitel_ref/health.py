@@ -71,9 +71,7 @@ class DependencyChecks:
             self._disk_log.log(logging.ERROR, f"Data directory check failed: {status.message}")
         else:
             self._disk_log.reset()
-        return CheckOutcome(
-            status.status, status.message, True, _elapsed_ms(started), status.as_details()
-        )
+        return CheckOutcome(status.status, status.message, True, _elapsed_ms(started), status.as_details())
 
     async def memory_check(self) -> CheckOutcome:
         started = time.perf_counter()
@@ -101,9 +99,7 @@ class DependencyChecks:
             "disk": (self.disk_check, True),
             "memory": (self.memory_check, False),
         }
-        results = await asyncio.gather(
-            *(_bounded(check, critical) for check, critical in checks.values())
-        )
+        results = await asyncio.gather(*(_bounded(check, critical) for check, critical in checks.values()))
         return dict(zip(checks, results, strict=True))
 
 
@@ -173,9 +169,7 @@ class StartupTracker:
             "critical_dependencies": {
                 "status": "pass" if critical_ok else "fail",
                 "message": (
-                    "Critical dependencies ready"
-                    if critical_ok
-                    else "Critical dependencies not ready"
+                    "Critical dependencies ready" if critical_ok else "Critical dependencies not ready"
                 ),
             },
         }

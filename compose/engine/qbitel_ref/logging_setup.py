@@ -53,3 +53,5 @@ def configure_logging(level: int = logging.INFO) -> None:
         child = logging.getLogger(name)
         child.handlers.clear()
         child.propagate = True
+    # The pool narrates every checkout at INFO; its warnings (failed connects) stay.
+    logging.getLogger("psycopg").setLevel(logging.WARNING)

@@ -105,9 +105,7 @@ async def ready(request: Request) -> JSONResponse:
     started, _ = engine.startup.evaluate(_critical_ok(deps))
     if not started:
         checks: dict[str, Any] = {"startup": {"status": "fail", "message": "Startup not complete"}}
-        return _probe_response(
-            False, {"status": "fail", "checks": checks, "timestamp": time.time()}
-        )
+        return _probe_response(False, {"status": "fail", "checks": checks, "timestamp": time.time()})
     overall = overall_probe_status(deps)
     checks = {"dependencies": {name: c.as_probe() for name, c in deps.items()}}
     body = {"status": overall, "checks": checks, "timestamp": time.time()}

@@ -46,9 +46,7 @@ def load_tls_context(cert_file: str, key_file: str) -> ssl.SSLContext:
     try:
         context.load_cert_chain(cert_file, key_file, password=no_passphrase)
     except (ssl.SSLError, OSError) as exc:
-        logger.error(
-            "SSL error: cannot load TLS certificate %s / key %s: %s", cert_file, key_file, exc
-        )
+        logger.error("SSL error: cannot load TLS certificate %s / key %s: %s", cert_file, key_file, exc)
         raise
     return context
 
@@ -68,9 +66,7 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def install_signal_handlers(
-    loop: asyncio.AbstractEventLoop, engine: Engine, server: uvicorn.Server
-) -> None:
+def install_signal_handlers(loop: asyncio.AbstractEventLoop, engine: Engine, server: uvicorn.Server) -> None:
     drain_seconds = engine.settings.drain_seconds
 
     def stop_serving() -> None:
@@ -87,7 +83,7 @@ def install_signal_handlers(
         engine.drain.begin()
         logger.warning(
             "Received %s: shutting down QBITEL Engine; answering 503 (Retry-After: 60) "
-            "for %.0fs before stopping",
+            "for %gs before stopping",
             name,
             drain_seconds,
         )

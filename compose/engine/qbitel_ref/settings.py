@@ -160,14 +160,10 @@ class Settings:
             drain_seconds=_number(env, "QBITEL_DRAIN_SECONDS", 5.0),
             startup_grace_seconds=_number(env, "QBITEL_STARTUP_GRACE_SECONDS", 5.0),
             startup_timeout_seconds=_number(env, "QBITEL_STARTUP_TIMEOUT_SECONDS", 300.0),
-            breaker_failure_threshold=_integer(
-                env, "QBITEL_BREAKER_FAILURE_THRESHOLD", 5, minimum=1
-            ),
+            breaker_failure_threshold=_integer(env, "QBITEL_BREAKER_FAILURE_THRESHOLD", 5, minimum=1),
             breaker_recovery_seconds=_number(env, "QBITEL_BREAKER_RECOVERY_SECONDS", 30.0),
             heartbeat_seconds=_number(env, "QBITEL_HEARTBEAT_SECONDS", 5.0, minimum=0.1),
-            journal_max_bytes=_integer(
-                env, "QBITEL_JOURNAL_MAX_BYTES", 64 * 1024 * 1024, minimum=4096
-            ),
+            journal_max_bytes=_integer(env, "QBITEL_JOURNAL_MAX_BYTES", 64 * 1024 * 1024, minimum=4096),
             tls_enabled=parse_flag(env.get("TLS_ENABLED")),
             tls_cert_file=env.get("TLS_CERT_FILE") or None,
             tls_key_file=env.get("TLS_KEY_FILE") or None,

@@ -106,10 +106,7 @@ def check_secrets(env: Mapping[str, str]) -> list[CheckResult]:
         if not value:
             results.append(CheckResult(check, False, Severity.CRITICAL, missing_message))
         elif name in LENGTH_CHECKED_SECRETS and len(value) < SECRET_MIN_LENGTH:
-            message = (
-                f"{name} must be at least {SECRET_MIN_LENGTH} characters long "
-                f"(current: {len(value)})"
-            )
+            message = f"{name} must be at least {SECRET_MIN_LENGTH} characters long (current: {len(value)})"
             results.append(CheckResult(check, False, Severity.ERROR, message))
         elif name in LENGTH_CHECKED_SECRETS:
             message = f"{name} is properly configured (length: {len(value)})"
@@ -124,10 +121,7 @@ def check_weak_secrets(env: Mapping[str, str]) -> list[CheckResult]:
     for name in WEAK_CHECKED_SECRETS:
         value = _value(env, name).lower()
         if value and any(pattern in value for pattern in WEAK_PATTERNS):
-            message = (
-                f"{name} contains weak/default password patterns. "
-                "This is not allowed in production!"
-            )
+            message = f"{name} contains weak/default password patterns. This is not allowed in production!"
             results.append(CheckResult(f"Weak Password: {name}", False, Severity.CRITICAL, message))
     return results
 
@@ -169,9 +163,7 @@ def check_tls(env: Mapping[str, str]) -> list[CheckResult]:
     results: list[CheckResult] = []
     if not Path(cert_file).is_file():
         message = f"TLS certificate file not found: {cert_file}"
-        results.append(
-            CheckResult("Security: TLS Certificate File", False, Severity.ERROR, message)
-        )
+        results.append(CheckResult("Security: TLS Certificate File", False, Severity.ERROR, message))
     if not Path(key_file).is_file():
         message = f"TLS key file not found: {key_file}"
         results.append(CheckResult("Security: TLS Key File", False, Severity.ERROR, message))
@@ -232,13 +224,9 @@ def log_report(outcome: ValidationOutcome) -> None:
     logger.info("  ⚠ Warning:  %d", counts[Severity.WARNING])
     logger.info("  ✗ Error:    %d", counts[Severity.ERROR])
     logger.info("  ✗ Critical: %d", counts[Severity.CRITICAL])
-    _log_section(
-        "CRITICAL FAILURES (Must Fix):", Severity.CRITICAL, outcome.failures(Severity.CRITICAL)
-    )
+    _log_section("CRITICAL FAILURES (Must Fix):", Severity.CRITICAL, outcome.failures(Severity.CRITICAL))
     _log_section("ERRORS (Should Fix):", Severity.ERROR, outcome.failures(Severity.ERROR))
-    _log_section(
-        "WARNINGS (Review Recommended):", Severity.WARNING, outcome.failures(Severity.WARNING)
-    )
+    _log_section("WARNINGS (Review Recommended):", Severity.WARNING, outcome.failures(Severity.WARNING))
     logger.info(RULE_LINE)
 
     verdict = outcome.verdict
