@@ -1,0 +1,524 @@
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from servicedown.causes import CAUSES, Cause, fail, passed
+from servicedown.model import CheckResult, Outcome
+from servicedown.triage import summary_text, triage, verdict
+
+DOC = (Path(__file__).resolve().parents[2] / "docs" / "architecture.md").read_text()
+VOCABULARY = sorted(set(re.findall(r"^\| `([a-z_]+\.[a-z_]+)` \|", DOC, re.MULTILINE)))
+
+F, P, S, E = Outcome.FAIL, Outcome.PASS, Outcome.SKIP, Outcome.ERROR
+
+
+def run(fails=(), skips=(), errors=(), **overrides):
+    """Every check of the vocabulary; PASS unless named. fails: {id: message} or ids;
+    overrides: id (dots as __) -> (outcome, message[, evidence])."""
+    fails = dict.fromkeys(fails, "failed") if not isinstance(fails, dict) else fails
+    out = []
+    for cid in VOCABULARY:
+        evidence = {}
+        if cid in fails:
+            outcome, message = F, fails[cid]
+        elif cid in skips:
+            outcome, message = S, "not applicable"
+        elif cid in errors:
+            outcome, message = E, "check timed out"
+        else:
+            outcome, message = P, "ok"
+        o = overrides.get(cid.replace(".", "__"))
+        if o:
+            outcome, message, *rest = o
+            evidence = rest[0] if rest else {}
+        out.append(CheckResult(cid, "x", outcome, message, evidence))
+    return out
+
+
+def ranking(results):
+    return [c.id for c in triage(results).causes]
+
+
+def top(results):
+    t = triage(results)
+    assert t.causes, "no cause ranked"
+    return t.causes[0].id
+
+
+def test_healthy_has_no_causes():
+    t = triage(run(skips=["startup.tls"], errors=["resources.cpu"]))
+    assert t.verdict == "healthy" and t.causes == [] and t.top is None
+
+
+@pytest.mark.parametrize("c", CAUSES, ids=lambda c: c.id)
+def test_expected_detection_alone_ranks_its_cause_first(c):
+    # What the chaos harness asserts: with exactly these checks failing, triage names the cause.
+    assert top(run(c.expected_fail)) == c.id
+
+
+# --- discriminating pairs ----------------------------------------------------------------
+
+DB_DOWN = {
+    "database.ready": "database not ready: postgres:5432 - no response (pg_isready rc=2)",
+    "database.reachable": "from the engine's side, the database at postgres:5432 is refused",
+    "health.database": "the engine says: database: fail (connection refused)",
+    "health.endpoint": "HTTP 503, status 'unhealthy', failing: database: fail",
+    "logs.db_error": "3 matching line(s): Database connection error: connection to server at "
+                     "\"postgres\" failed: Connection refused",
+}
+
+
+def test_db_down_vs_db_network_database_down():
+    r = run(DB_DOWN)
+    assert ranking(r)[0] == "db-down"
+    assert "db-network" not in ranking(r)[:1]
+
+
+def test_db_down_vs_db_network_path_broken():
+    fails = {k: v for k, v in DB_DOWN.items() if k != "database.ready"}
+    fails["logs.db_error"] = "Database health check failed: connection timeout expired"
+    r = run(fails)  # database.ready passes: pg_isready inside the database answers
+    assert ranking(r) == ["db-network"]
+    # reachable 3 + ready passes 2 + health.database 1 + db error 1 + a network-shaped error 1
+    assert triage(r).causes[0].score == 8
+
+
+def test_db_pool_exhausted_vs_db_down():
+    too_many = "FATAL:  sorry, too many clients already"
+    r = run({
+        "database.connections": "the database refuses new connections: " + too_many,
+        "database.ready": "database not ready: " + too_many,
+        "database.reachable": "from the engine's side: " + too_many,
+        "health.database": "the engine says: database: fail (" + too_many + ")",
+        "health.endpoint": "HTTP 503",
+        "logs.db_error": "Database health check failed: " + too_many,
+    })
+    ranked = triage(r).causes
+    assert ranked[0].id == "db-pool-exhausted"
+    scores = {c.id: c.score for c in ranked}
+    assert scores.get("db-down", 0) < scores["db-pool-exhausted"] / 2
+
+
+def test_db_pool_exhausted_in_the_engine_with_the_database_fine():
+    r = run({"logs.db_error": "QueuePool limit of size 10 overflow 20 reached, connection "
+                              "timed out, timeout 30.00",
+             "health.database": "database: fail (pool timeout)"})
+    assert top(r) == "db-pool-exhausted"
+
+
+def test_plain_db_down_does_not_suggest_pool_exhaustion():
+    assert "db-pool-exhausted" not in ranking(run(DB_DOWN))
+
+
+VALIDATION_FAILED = "startup validation FAILED at its last start:\n  [CRITICAL] ✗ FAIL: "
+
+
+def test_missing_env_vs_config_invalid_missing():
+    r = run({
+        "startup.env": "missing required variable(s): JWT_SECRET",
+        "startup.validation": VALIDATION_FAILED + "Secret: JWT_SECRET - JWT secret must be set",
+        "logs.validation": "[CRITICAL] ✗ FAIL: Secret: JWT_SECRET - JWT secret must be set "
+                           "(minimum 32 characters)",
+        "running.state": "not running: status 'exited', last exit code 1",
+        "running.exit_code": "last exit code 1 (the application exited with an error)",
+        "health.endpoint": "no answer: connection refused",
+    })
+    assert ranking(r) == ["missing-env"]
+    assert triage(r).verdict == "down"
+
+
+def test_missing_env_vs_config_invalid_weak():
+    r = run({
+        "startup.secrets": "JWT_SECRET contains weak pattern(s): secret",
+        "startup.validation": VALIDATION_FAILED + "Weak Password: JWT_SECRET - contains weak",
+        "logs.validation": "[CRITICAL] ✗ FAIL: Weak Password: JWT_SECRET - JWT_SECRET contains "
+                           "weak/default password patterns",
+        "running.exit_code": "last exit code 1",
+    })
+    assert ranking(r) == ["config-invalid"]
+
+
+def test_config_error_that_is_neither_env_nor_secrets():
+    r = run({"logs.config_error": "[ERROR] ✗ FAIL: Database Config: DATABASE_PORT - Invalid port "
+                                  "number: 70000 (must be 1-65535)",
+             "startup.validation": "FAILED: Errors found in production environment"})
+    assert top(r) == "config-invalid"
+
+
+def test_wrong_database_password_is_configuration_not_network():
+    auth = 'FATAL:  password authentication failed for user "qbitel_user"'
+    r = run({"database.reachable": "from the engine's side: " + auth,
+             "logs.db_error": "Database connection error: " + auth,
+             "health.database": "database: fail", "health.endpoint": "HTTP 503"})
+    assert top(r) == "config-invalid"
+    assert "db-down" not in ranking(r)
+
+
+def test_tls_vs_config_invalid():
+    r = run({
+        "startup.tls": "TLS: certificate expired on 2026-01-01 00:00 UTC",
+        "logs.tls_error": "ssl.SSLError: [SSL: CERTIFICATE_VERIFY_FAILED] certificate has expired",
+    })
+    assert ranking(r) == ["tls"]
+    r = run({
+        "startup.tls": "TLS_ENABLED=true but TLS_CERT_FILE not set",
+        "startup.validation": VALIDATION_FAILED + "Security: TLS Certificates - TLS_CERT_FILE and "
+                                                  "TLS_KEY_FILE must be set when TLS is enabled",
+        "logs.validation": "[CRITICAL] ✗ FAIL: Security: TLS Certificates - TLS_CERT_FILE and "
+                           "TLS_KEY_FILE must be set",
+    })
+    assert ranking(r)[0] == "tls"
+    assert "config-invalid" not in ranking(r)
+
+
+def test_oom_vs_crash_platform_kill():
+    r = run({"running.oom_killed": "OOM killed: the platform marks the last exit as OOM-killed",
+             "running.exit_code": "last exit code 137 (SIGKILL: OOM killer or kill -9)",
+             "running.restarts": "in a restart loop: restart count 4"})
+    assert ranking(r) == ["oom"]
+
+
+def test_oom_vs_crash_memory_error_traceback():
+    r = run({"logs.stack_trace": "Traceback (most recent call last):",
+             "logs.oom": "MemoryError",
+             "running.exit_code": "last exit code 1"})
+    assert ranking(r)[0] == "oom"
+
+
+def test_oom_on_systemd_cgroup_v1_kill_signal_only():
+    r = run({"running.exit_code": "last exit code 9, result signal",
+             "running.state": "not running: status 'failed'"},
+            running__exit_code=(F, "last exit code None, result signal",
+                                {"result": "signal", "recent_events": ["status=9/KILL"]}))
+    assert top(r) == "oom"
+
+
+def test_crash_vs_oom_plain_exception():
+    r = run({"logs.stack_trace": "Traceback (most recent call last): ValueError: bad",
+             "running.exit_code": "last exit code 1 (the application exited with an error)"},
+            running__exit_code=(F, "last exit code 1", {"uptime_s": 137.0}))
+    assert ranking(r) == ["crash"]
+
+
+def test_disk_full_vs_crash():
+    r = run({"logs.stack_trace": "Traceback (most recent call last):",
+             "logs.disk_full": "OSError: [Errno 28] No space left on device: '/data/x'",
+             "resources.disk": "/data 100 % used",
+             "running.exit_code": "last exit code 1"})
+    ranked = ranking(r)
+    assert ranked[0] == "disk-full" and ranked.index("crash") > 0
+
+
+def test_fd_limit_vs_crash_on_logs_alone():
+    r = run({"logs.stack_trace": "Traceback (most recent call last):",
+             "logs.fd_limit": "OSError: [Errno 24] Too many open files",
+             "running.exit_code": "last exit code 1"})
+    assert ranking(r)[0] == "fd-limit"
+
+
+def test_cpu_alone_and_slow_health():
+    r = run({"resources.cpu": "CPU 98 % of its 0.5-core quota",
+             "health.endpoint": "HTTP 200, status 'healthy': slower than the 1.0s budget"},
+            health__endpoint=(F, "HTTP 200: slower than the 1.0s budget", {"status": 200}))
+    t = triage(r)
+    assert [c.id for c in t.causes] == ["cpu"] and t.verdict == "degraded"
+    assert t.causes[0].score == 4
+
+
+def test_cpu_does_not_outrank_a_database_outage():
+    r = run(DB_DOWN | {"resources.cpu": "CPU 95 %"})
+    ranked = ranking(r)
+    assert ranked[0] == "db-down" and "cpu" in ranked
+
+
+# --- the rules themselves -----------------------------------------------------------------
+
+def test_a_cause_needs_a_failing_signal_to_enter():
+    # db-network has a positive PASS signal (database.ready passes); alone it must not enter.
+    assert ranking(run({"resources.fds": "95 % of 64"})) == ["fd-limit"]
+
+
+def test_a_cause_whose_evidence_against_outweighs_is_dropped():
+    r = run({"startup.secrets": "ENCRYPTION_KEY is 5 characters, needs at least 32",
+             "startup.validation": "FAILED"})
+    assert "missing-env" not in ranking(r)  # startup.env passes: 1 - 2 < 0
+
+
+def test_ties_break_on_corroboration_then_table_order():
+    a = Cause("a", "database", "A", ("cause-3",), (fail("x.one", 2), fail("x.two", 2)), (), ())
+    b = Cause("b", "database", "B", ("cause-3",), (fail("x.three", 4),), (), ())
+    c = Cause("c", "database", "C", ("cause-3",), (fail("x.three", 4),), (), ())
+    d = Cause("d", "database", "D", ("cause-3",), (fail("x.three", 2), passed("x.one", 2)), (), ())
+    results = [CheckResult(i, "x", F, "m") for i in ("x.one", "x.two", "x.three")]
+    assert [r.id for r in triage(results, (c, b, a, d)).causes] == ["a", "c", "b", "d"]
+
+
+def test_each_signal_counts_once_even_with_several_results():
+    pods = [CheckResult("resources.cpu", "x", F, f"pod {i}: 99 %") for i in range(3)]
+    t = triage(pods)
+    assert t.causes[0].score == 3
+    assert len(t.causes[0].evidence) == 3
+
+
+def test_evidence_quotes_checks_for_and_against_and_masks_secrets():
+    fails = {k: v for k, v in DB_DOWN.items() if k != "database.ready"}
+    fails["database.reachable"] = ("cannot connect to postgresql://qbitel_user:hunter2@db:5432"
+                                   "/qbitel: timeout expired")
+    t = triage(run(fails))
+    net = t.causes[0]
+    assert net.id == "db-network"
+    assert net.evidence[0].startswith("database.reachable fail: cannot connect")
+    assert "database.ready pass: ok" in net.evidence
+    assert all("hunter2" not in e for e in net.evidence)
+    db_down = triage(run(DB_DOWN)).causes[0]
+    assert not any(e.startswith("against:") for e in db_down.evidence)
+    pool = triage(run({"database.connections": "95 %", "database.ready": "too many clients"}))
+    down = [c for c in pool.causes if c.id == "db-down"]
+    assert not down  # 3 - 3: it answers, so it is not down
+
+
+# --- verdict --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("fails", "evidence", "expected"), [
+    ({"running.state": "exited"}, {}, "down"),
+    ({"running.exists": "no container"}, {}, "down"),
+    ({"health.endpoint": "connection refused"}, {"status": None}, "down"),
+    ({"health.endpoint": "no answer"}, {}, "down"),
+    ({"health.endpoint": "HTTP 503"}, {"status": 503}, "down"),
+    ({"health.endpoint": "HTTP 502"}, {"status_code": 502}, "down"),
+    ({"health.endpoint": "HTTP 200 but slow"}, {"status": 200}, "degraded"),
+    ({"health.endpoint": "HTTP 429"}, {"status": 429}, "degraded"),
+    ({"resources.cpu": "99 %"}, {}, "degraded"),
+    ({"running.restarts": "restart count 3"}, {}, "degraded"),
+])
+def test_verdict(fails, evidence, expected):
+    results = run(fails)
+    for r in results:
+        if r.id in fails:
+            r.evidence = evidence
+    assert verdict(results) == expected
+    assert triage(results).verdict == expected
+
+
+def test_boolean_is_not_an_http_status():
+    r = [CheckResult("health.endpoint", "x", F, "m", {"status": True})]
+    assert verdict(r) == "down"
+
+
+# --- summary ----------------------------------------------------------------------------------
+
+def test_summary_text_down_with_causes():
+    fails = DB_DOWN | {"database.reachable": "refused, password=hunter2"}
+    text = summary_text(triage(run(fails)))
+    assert text.startswith("Verdict: DOWN - 5 failed")
+    assert "1. db-down [database] The database is down - score 6" in text
+    assert "pg_isready -U qbitel_user -d qbitel" in text
+    assert "hunter2" not in text
+    assert "Failed: database.reachable, database.ready" in text
+
+
+def test_summary_text_caps_causes_and_lists_the_rest():
+    r = run(["logs.stack_trace", "resources.cpu", "resources.disk", "resources.fds"])
+    text = summary_text(triage(r), max_causes=2)
+    assert text.count("Resolution:") == 1 and "\n2. " in text and "\n3. " not in text
+    assert "Also possible: " in text
+
+
+def test_summary_text_healthy_and_unmatched():
+    assert summary_text(triage(run(errors=["resources.cpu"]))).splitlines() == [
+        f"Verdict: HEALTHY - 0 failed, {len(VOCABULARY) - 1} passed, 0 skipped, 1 errored of "
+        f"{len(VOCABULARY)} checks",
+        "Could not check: resources.cpu",
+    ]
+    text = summary_text(triage(run(["running.restarts"])))
+    assert "No runbook cause matches" in text
+
+
+def test_triage_is_json_serialisable():
+    d = triage(run(DB_DOWN)).to_json()
+    assert json.loads(json.dumps(d))["causes"][0]["id"] == "db-down"
+
+
+def test_empty_input():
+    t = triage([])
+    assert (t.verdict, t.causes, t.checks) == ("healthy", [], [])
+
+
+# --- every corroborating signal shows up as evidence in a full, realistic incident ------------
+
+TOO_MANY = "FATAL:  sorry, too many clients already"
+FULL = {
+    "crash": ({"logs.stack_trace": "Traceback (most recent call last): KeyError: 'x'",
+               "running.exit_code": "last exit code 1"},
+              {"logs.stack_trace", "running.exit_code"}),
+    "oom": ({"running.oom_killed": "OOM killed", "logs.oom": "Killed process 4242 (python3)",
+             "resources.memory": "97 % of its 64 MiB limit",
+             "running.exit_code": "last exit code 137 (SIGKILL)",
+             "health.live": "HTTP 503, failing: memory: fail (96 % used)"},
+            {"running.oom_killed", "logs.oom", "resources.memory", "running.exit_code",
+             "health.live"}),
+    "cpu": ({"resources.cpu": "99 %", "health.endpoint": "HTTP 200: slower than the budget"},
+            {"resources.cpu", "health.endpoint"}),
+    "disk-full": ({"resources.disk": "/data 100 %", "logs.disk_full": "[Errno 28] No space"},
+                  {"resources.disk", "logs.disk_full"}),
+    "fd-limit": ({"resources.fds": "63 of 64", "logs.fd_limit": "[Errno 24] Too many open files"},
+                 {"resources.fds", "logs.fd_limit"}),
+    "db-down": ({**DB_DOWN, "logs.db_error": "FATAL:  the database system is shutting down"},
+                {"database.ready", "database.reachable", "health.database", "logs.db_error"}),
+    "db-pool-exhausted": ({"database.connections": "190 of 200", "database.ready": TOO_MANY,
+                           "database.reachable": TOO_MANY, "health.database": TOO_MANY,
+                           "logs.db_error": TOO_MANY},
+                          {"database.connections", "database.ready", "database.reachable",
+                           "health.database", "logs.db_error"}),
+    "db-network": ({"database.reachable": "timed out", "health.database": "database: fail",
+                    "logs.db_error": "connection timeout expired"},
+                   {"database.reachable", "database.ready", "health.database", "logs.db_error"}),
+    "config-invalid": ({"startup.secrets": "JWT_SECRET is 12 characters, needs at least 32",
+                        "logs.config_error": "[ERROR] ✗ FAIL: Secret: JWT_SECRET - at least 32",
+                        "logs.validation": "❌ VALIDATION FAILED: Errors found in production",
+                        "startup.validation": "FAILED"},
+                       {"startup.secrets", "logs.config_error", "logs.validation",
+                        "startup.validation"}),
+    "missing-env": ({"startup.env": "missing required variable(s): ENCRYPTION_KEY",
+                     "logs.validation": "Secret: ENCRYPTION_KEY - Encryption key must be set",
+                     "startup.validation": "FAILED"},
+                    {"startup.env", "logs.validation", "startup.validation"}),
+    "tls": ({"startup.tls": "TLS: certificate expired", "logs.tls_error": "certificate has expired",
+             "logs.validation": "[CRITICAL] ✗ FAIL: Security: TLS Certificates",
+             "startup.validation": "FAILED: TLS certificate file not found"},
+            {"startup.tls", "logs.tls_error", "logs.validation", "startup.validation"}),
+}
+
+
+@pytest.mark.parametrize("cause_id", list(FULL))
+def test_full_incident_ranks_its_cause_with_all_its_evidence(cause_id):
+    fails, checks = FULL[cause_id]
+    first = triage(run(fails)).causes[0]
+    assert first.id == cause_id
+    quoted = {e.split(" ", 1)[0] for e in first.evidence if not e.startswith("against:")}
+    assert quoted == checks
+
+
+def test_full_table_covers_every_cause():
+    assert set(FULL) == {c.id for c in CAUSES}
+
+
+# --- evidence against, and the discriminating message patterns --------------------------------
+
+def scores(results):
+    return {c.id: c.score for c in triage(results).causes}
+
+
+@pytest.mark.parametrize("family", ["logs.oom", "logs.disk_full", "logs.fd_limit",
+                                    "logs.db_error", "logs.tls_error", "logs.validation"])
+def test_a_traceback_another_cause_explains_counts_less_for_crash(family):
+    base = {"logs.stack_trace": "Traceback (most recent call last):", "running.exit_code": "1"}
+    assert scores(run(base | {family: "matching lines"}))["crash"] < scores(run(base))["crash"]
+
+
+@pytest.mark.parametrize("family", ["logs.oom", "logs.disk_full", "logs.fd_limit"])
+def test_a_traceback_with_a_named_cause_ranks_that_cause_first(family):
+    r = run({"logs.stack_trace": "Traceback (most recent call last):",
+             "running.exit_code": "last exit code 1", family: "matching lines"})
+    assert ranking(r)[0] != "crash"
+
+
+def test_unexplained_non_zero_exit_is_a_crash():
+    assert ranking(run({"running.exit_code": "last exit code 1"})) == ["crash"]
+
+
+def test_exit_137_alone_is_a_kill_not_a_crash():
+    assert ranking(run({"running.exit_code": "last exit code 137 (SIGKILL)"})) == ["oom"]
+
+
+def test_platform_oom_flag_weighs_against_crash():
+    s = scores(run({"logs.stack_trace": "Traceback", "running.oom_killed": "OOM killed"}))
+    assert s["oom"] == 3 and s["crash"] == 0.5
+
+
+def test_cpu_of_a_service_that_is_not_running_ranks_below_its_crash():
+    r = run({"logs.stack_trace": "Traceback", "running.state": "exited",
+             "resources.cpu": "host CPU 100 %"})
+    assert ranking(r) == ["crash", "cpu"]
+
+
+def test_db_down_pattern_weighs_against_db_network():
+    s = scores(run(DB_DOWN))
+    assert s["db-network"] <= s["db-down"] / 2
+
+
+def test_database_shutting_down_seen_only_from_the_engine_side():
+    # pg_isready could not run (skip); the engine got an answer, so the path is fine.
+    r = run({"database.reachable": "FATAL:  the database system is shutting down",
+             "logs.db_error": "FATAL:  the database system is shutting down"},
+            skips=["database.ready"])
+    assert scores(r) == {"db-down": 4}  # reachable 1 + db error 1 + shutting down 2
+
+
+def test_pool_exhaustion_seen_without_the_connections_check():
+    r = run({"database.ready": TOO_MANY, "database.reachable": TOO_MANY},
+            skips=["database.connections"])
+    assert ranking(r)[0] == "db-pool-exhausted" and "db-network" not in ranking(r)
+    assert scores(r)["db-pool-exhausted"] == 4
+
+
+def test_engine_pool_timeout_scores_its_health_report():
+    r = run({"health.database": "database: fail (pool timeout)"})
+    assert ranking(r) == ["db-pool-exhausted"]  # db-network: 1 + 2 (ready) - 3 (reachable)
+    assert scores(r)["db-pool-exhausted"] == 1
+
+
+@pytest.mark.parametrize(("line", "first", "other"), [
+    ("[CRITICAL] ✗ FAIL: Secret: JWT_SECRET - JWT secret must be set (minimum 32 characters)",
+     "missing-env", "config-invalid"),
+    ("[CRITICAL] ✗ FAIL: Weak Password: JWT_SECRET - JWT_SECRET contains weak/default password",
+     "config-invalid", "missing-env"),
+])
+def test_validation_lines_decide_when_the_environment_cannot_be_read(line, first, other):
+    r = run({"logs.validation": line, "startup.validation": "FAILED:\n  " + line},
+            skips=["startup.env", "startup.secrets", "startup.tls"])
+    s = scores(r)
+    assert ranking(r)[0] == first and s[first] - s.get(other, 0) >= 1
+
+
+def test_tls_named_in_validation_lines_points_to_tls():
+    line = "[CRITICAL] ✗ FAIL: Security: TLS Certificates - TLS_CERT_FILE and TLS_KEY_FILE"
+    r = run({"logs.validation": line, "startup.validation": "FAILED:\n  " + line},
+            skips=["startup.env", "startup.secrets", "startup.tls"])
+    assert ranking(r)[0] == "tls" and scores(r)["tls"] == 2.5
+
+
+def test_own_certificate_fine_an_outgoing_tls_error_stays_a_crash():
+    r = run({"logs.stack_trace": "Traceback", "running.exit_code": "last exit code 1",
+             "logs.tls_error": "certificate verify failed"})
+    assert ranking(r)[:2] == ["crash", "tls"]
+
+
+def test_weak_secret_outside_production_alone():
+    # In development the engine only warns, so nothing but startup.secrets fails.
+    assert ranking(run({"startup.secrets": "JWT_SECRET is 12 characters"})) == ["config-invalid"]
+
+
+def test_missing_variable_outside_production_alone():
+    assert ranking(run({"startup.env": "missing required variable(s): JWT_SECRET"})) == [
+        "missing-env"]
+
+
+def test_tls_error_in_logs_when_the_files_cannot_be_read():
+    r = run({"logs.tls_error": "[SSL: KEY_VALUES_MISMATCH] key values mismatch"},
+            skips=["startup.tls"])
+    assert ranking(r) == ["tls"]
+
+
+def test_memory_pressure_before_the_kill():
+    assert ranking(run({"resources.memory": "93 % of its limit"})) == ["oom"]
+    assert ranking(run({"health.live": "HTTP 503, failing: memory: fail (96 %)"})) == ["oom"]
+    assert ranking(run({"health.live": "HTTP 503, failing: event_loop: fail"})) == []
+
+
+def test_disk_full_seen_in_logs_only():
+    r = run({"logs.disk_full": "could not extend file", "logs.stack_trace": "Traceback"},
+            skips=["resources.disk"])
+    assert ranking(r)[0] == "disk-full"
