@@ -254,7 +254,7 @@ def test_fd_exhaustion_is_logged(start_engine: StartEngine) -> None:
     try:
         for _ in range(100):
             with contextlib.suppress(OSError):
-                clients.append(socket.create_connection(("127.0.0.1", engine.port), timeout=2))
+                clients.append(socket.create_connection(("127.0.0.1", engine.port), timeout=1))
         assert wait_until(lambda: "Too many open files" in engine.log(), timeout=10)
     finally:
         for client in clients:

@@ -93,19 +93,19 @@ def install_signal_handlers(loop: asyncio.AbstractEventLoop, engine: Engine, ser
         loop.add_signal_handler(signum, on_signal, signum)
 
 
+def _fixed_context(context: ssl.SSLContext) -> Callable[..., ssl.SSLContext]:
+    def factory(*_: object) -> ssl.SSLContext:
+        return context
+
+    return factory
+
+
 async def serve(settings: Settings) -> int:
     tls_context = None
     if settings.tls_enabled:
         tls_context = load_tls_context(settings.tls_cert_file or "", settings.tls_key_file or "")
     sock = bind_socket(settings.host, settings.port)
     engine = Engine.build(settings)
-    ssl_factory: Callable[..., ssl.SSLContext] | None = None
-    if tls_context is not None:
-        context = tls_context
-
-        def ssl_factory(*_: object) -> ssl.SSLContext:
-            return context
-
     config = uvicorn.Config(
         build_app(engine),
         http="httptools",
@@ -115,7 +115,8 @@ async def serve(settings: Settings) -> int:
         server_header=False,
         timeout_keep_alive=5,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-        ssl_context_factory=ssl_factory,
+        # The context loaded above; uvicorn would otherwise load the files again.
+        ssl_context_factory=None if tls_context is None else _fixed_context(tls_context),
     )
     server = EngineServer(config)
     install_signal_handlers(asyncio.get_running_loop(), engine, server)
