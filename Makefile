@@ -33,6 +33,15 @@ stack-down:
 stack-status:
 	@scripts/stack.sh status
 
+# The systemd test host (docker://qbitel-systemd): the runbook's VM with qbitel.service.
+systemd-up:
+	@scripts/bootstrap.sh all systemd-image
+	@scripts/systemd-host.sh up
+
+systemd-down:
+	@scripts/bootstrap.sh docker
+	@scripts/systemd-host.sh down
+
 # The incident run against the running stack (read-only). Exit code = checks' verdict.
 checks:
 	@mkdir -p $(REPORTS)
