@@ -96,6 +96,8 @@ NETWORK = (r"timeout expired|timed out|could not translate host|name or service 
            r"|temporary failure in name resolution|no route to host|network is unreachable")
 SHUTDOWN = r"database system is (?:shutting down|starting up)|terminating connection|rejecting"
 SLOW = r"slow|budget|timed out|timeout"
+# The platform recorded a kill request before the exit (docker kill, a stop that timed out).
+KILL_REQUEST = r"\bkill signal=\d+"
 TLS = r"\btls|certificate|\bssl"
 MISSING = r"secret: \w+ - [^\n]{0,60}must be set|missing|not set\b|is empty"
 WEAK_SHORT = r"weak|at least \d+ characters|too short|invalid|must be a number"
@@ -139,6 +141,10 @@ CAUSES: tuple[Cause, ...] = (
         signals=(
             fail("logs.stack_trace", 2.5),
             fail("running.exit_code", 1.0),
+            # Not running with nothing else to blame: the base explanation.
+            fail("running.state", 1.5),
+            # Killed on request (docker kill / stop timeout), not by the kernel.
+            fail("running.exit_code", 2.0, KILL_REQUEST),
             # A kill, or a traceback whose cause another row names, is not a bare crash.
             fail("running.exit_code", -1.0, KILLED),
             fail("running.oom_killed", -2.0),
@@ -148,6 +154,9 @@ CAUSES: tuple[Cause, ...] = (
             fail("logs.db_error", -1.0),
             fail("logs.tls_error", -1.0),
             fail("logs.validation", -1.0),
+            fail("startup.env", -1.5),
+            fail("startup.secrets", -1.5),
+            fail("startup.tls", -1.5),
         ),
         resolution=(
             LOGS,
@@ -167,8 +176,10 @@ CAUSES: tuple[Cause, ...] = (
             fail("running.oom_killed", 3.0),
             fail("logs.oom", 3.0),
             fail("resources.memory", 2.0),
-            fail("running.exit_code", 1.5, KILLED),
+            # A kill by signal 9 that nobody asked for is the kernel's OOM killer's mark.
+            fail("running.exit_code", 2.0, KILLED),
             fail("health.live", 1.0, r"memory"),
+            fail("running.exit_code", -2.0, KILL_REQUEST),
         ),
         resolution=(
             MEMORY,

@@ -93,4 +93,8 @@ def oom_killed(ctx: Context) -> Finding:
             signs.append(f"{st.oom_events} OOM event(s) in the last "
                          f"{ctx.settings.event_window_s // 60} min")
         return bad("OOM killed: " + "; ".join(signs), **st.evidence())
+    if st.oom_killed is None:
+        # Some platforms cannot tell (systemd on cgroup v1): unknown is not "no".
+        return skip("the platform cannot tell whether the last exit was an OOM kill",
+                    **st.evidence())
     return ok("no OOM kill recorded", **st.evidence())

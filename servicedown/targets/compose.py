@@ -123,7 +123,10 @@ class ComposeTarget(Target):
         health = (st.get("Health") or {}).get("Status")
         started = parse_docker_time(st.get("StartedAt"))
         uptime = (datetime.now(UTC) - started).total_seconds() if started and st.get("Running") else None
-        events, ooms, dies = self._events(c)
+        events, ooms, dies, last_exit = self._events(c)
+        running = bool(st.get("Running"))
+        # A running container's ExitCode is reset; its last exit lives on in the die events.
+        exit_code = st.get("ExitCode") if not running or last_exit is None else last_exit
         hc = c.attrs.get("HostConfig", {})
         return ServiceState(
             exists=True,
@@ -132,7 +135,7 @@ class ComposeTarget(Target):
             health=health,
             restart_count=c.attrs.get("RestartCount"),
             restarting=bool(st.get("Restarting")),
-            exit_code=st.get("ExitCode"),
+            exit_code=exit_code,
             oom_killed=bool(st.get("OOMKilled")),
             uptime_s=uptime,
             events=events,
@@ -148,12 +151,15 @@ class ComposeTarget(Target):
             },
         )
 
-    def _events(self, c: Any) -> tuple[list[str], int, int]:
-        """die/oom/kill events of this service in the event window (survive restarts)."""
+    def _events(self, c: Any) -> tuple[list[str], int, int, int | None]:
+        """die/oom/kill events of this service in the event window (survive restarts).
+
+        -> (event lines, oom count, die count, exit code of the last die)."""
         now = int(time.time())
         since = now - self.settings.event_window_s
         out: list[str] = []
         ooms = dies = 0
+        last_exit: int | None = None
         try:
             stream = self.client.events(
                 since=since, until=now, decode=True,
@@ -171,11 +177,15 @@ class ComposeTarget(Target):
                 elif action == "die":
                     dies += 1
                     out.append(f"{when} die exitCode={attrs.get('exitCode', '?')}")
+                    try:
+                        last_exit = int(attrs.get("exitCode"))
+                    except (TypeError, ValueError):
+                        pass
                 elif action == "kill":
                     out.append(f"{when} kill signal={attrs.get('signal', '?')}")
         except Exception as exc:  # events enrich the state; their absence is not a failure
             out.append(f"events unavailable: {_short(exc)}")
-        return out, ooms, dies
+        return out, ooms, dies, last_exit
 
     def logs(self, lines: int) -> list[str]:
         c = self._container(self.settings.service)

@@ -188,8 +188,9 @@ def test_oom_vs_crash_memory_error_traceback():
 
 
 def test_oom_on_systemd_cgroup_v1_kill_signal_only():
+    # cgroup v1 systemd cannot say "oom-kill": the OOM check is skipped, not passed.
     r = run({"running.exit_code": "last exit code 9, result signal",
-             "running.state": "not running: status 'failed'"},
+             "running.state": "not running: status 'failed'"}, skips=["running.oom_killed"],
             running__exit_code=(F, "last exit code None, result signal",
                                 {"result": "signal", "recent_events": ["status=9/KILL"]}))
     assert top(r) == "oom"
@@ -431,6 +432,17 @@ def test_unexplained_non_zero_exit_is_a_crash():
 
 def test_exit_137_alone_is_a_kill_not_a_crash():
     assert ranking(run({"running.exit_code": "last exit code 137 (SIGKILL)"})) == ["oom"]
+
+
+def test_exit_137_after_a_kill_request_is_a_crash_not_oom():
+    r = run(running__exit_code=(F, "last exit code 137 (SIGKILL)",
+                                {"recent_events": ["12:00:01 kill signal=9", "12:00:01 die exitCode=137"]}),
+            running__state=(F, "not running: status 'exited', last exit code 137"))
+    assert ranking(r) == ["crash"]
+
+
+def test_engine_stopped_cleanly_is_a_crash():
+    assert ranking(run({"running.state": "not running: status 'exited', last exit code 0"})) == ["crash"]
 
 
 def test_platform_oom_flag_weighs_against_crash():
