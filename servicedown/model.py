@@ -7,14 +7,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
-class Outcome(str, enum.Enum):
+class Outcome(enum.StrEnum):
     PASS = "pass"
     FAIL = "fail"
     SKIP = "skip"  # not applicable to this target, or the facts could not be read
     ERROR = "error"  # the check itself broke (timeout, unreachable backend)
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass

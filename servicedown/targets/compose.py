@@ -7,6 +7,7 @@ project folder work alike.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -177,10 +178,8 @@ class ComposeTarget(Target):
                 elif action == "die":
                     dies += 1
                     out.append(f"{when} die exitCode={attrs.get('exitCode', '?')}")
-                    try:
+                    with contextlib.suppress(TypeError, ValueError):
                         last_exit = int(attrs.get("exitCode"))
-                    except (TypeError, ValueError):
-                        pass
                 elif action == "kill":
                     out.append(f"{when} kill signal={attrs.get('signal', '?')}")
         except Exception as exc:  # events enrich the state; their absence is not a failure
