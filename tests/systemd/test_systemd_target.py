@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ from servicedown import hostfacts
 from servicedown.config import Settings
 from servicedown.targets.base import ServiceState, TargetError
 from servicedown.targets.systemd import OOM_MATCH_BEFORE_S, SystemdTarget
-from tests.support import ROOT, run, wait_for
+from tests.support import ROOT, wait_for
 
 pytestmark = [pytest.mark.systemd, pytest.mark.slow]
 
@@ -58,19 +57,6 @@ def _health_code() -> int | None:
             return resp.status
     except OSError:
         return None
-
-
-@pytest.fixture(scope="session")
-def systemd_host() -> Iterator[str]:
-    if shutil.which("docker") is None or run(["docker", "info"], timeout=20,
-                                             check=False).returncode != 0:
-        pytest.skip("Docker is unavailable: run 'scripts/bootstrap.sh docker' (make test does)")
-    run(["bash", str(SCRIPTS / "bootstrap.sh"), "systemd-image"], timeout=1500)
-    # A fresh host, so restart counters and the journal hold only what these tests do.
-    run(["bash", str(SCRIPTS / "systemd-host.sh"), "down"], timeout=120)
-    run(["bash", str(SCRIPTS / "systemd-host.sh"), "up"], timeout=240)
-    yield HOST
-    run(["bash", str(SCRIPTS / "systemd-host.sh"), "down"], timeout=120, check=False)
 
 
 @pytest.fixture
