@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks: figures printed side by side (make bench [SECTIONS=checks]).
 set -uo pipefail
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 export PYTHONPATH="$REPO_ROOT"
 scripts/stack.sh up || exit 1

@@ -5,7 +5,7 @@
 #
 #   scripts/bootstrap.sh [all|packages|docker|venv|toxiproxy|images]...
 set -uo pipefail
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 TOXIPROXY_VERSION="${TOXIPROXY_VERSION:-v2.12.0}"
 BASE_IMAGE="${QBITEL_BASE_IMAGE:-qbitel-base:bookworm}"
@@ -40,6 +40,11 @@ docker_answers() { timeout 10 docker info >/dev/null 2>&1; }
 ensure_docker() {
     command -v docker >/dev/null || die "no docker client on PATH" "install docker.io (scripts/bootstrap.sh packages)"
     if docker_answers; then info "Docker engine answers"; return; fi
+    if [ -n "${DOCKER_HOST:-}" ] && [ "${DOCKER_HOST}" != unix:///var/run/docker.sock ]; then
+        # A remote or custom engine was asked for: starting a local one would not be it.
+        die "the Docker engine at DOCKER_HOST=$DOCKER_HOST does not answer" \
+            "start that engine, or unset DOCKER_HOST to use (and start) the local one"
+    fi
     step "starting the Docker engine"
     if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
         systemctl start docker >/dev/null 2>&1 || true
@@ -142,6 +147,7 @@ ensure_base_image() {
 # build_image TAG CONTEXT [PARENT_IMAGE]: rebuild only when the context or the parent changed.
 build_image() {
     local tag="$1" ctx="$2" parent="${3:-$BASE_IMAGE}"
+    [[ $ctx = /* ]] || ctx="$REPO_ROOT/$ctx"
     local h parent_id
     parent_id=$(docker image inspect -f '{{.Id}}' "$parent" 2>/dev/null)
     h=$( (content_hash "$ctx"; echo "$parent_id") | sha256sum | cut -c1-16)
@@ -149,7 +155,7 @@ build_image() {
     step "building image $tag"
     local log="$SERVICEDOWN_CACHE/logs/build-${tag//[:\/]/_}.log"
     DOCKER_BUILDKIT=0 quiet_run 900 "$log" docker build --label "servicedown.hash=$h" \
-        --build-arg "BASE=$BASE_IMAGE" --build-arg "ENGINE=$ENGINE_IMAGE" -t "$tag" "$REPO_ROOT/$ctx" \
+        --build-arg "BASE=$BASE_IMAGE" --build-arg "ENGINE=$ENGINE_IMAGE" -t "$tag" "$ctx" \
         || die "building image $tag failed (log above, full log: $log)" "fix the Dockerfile in $ctx and run again"
 }
 
@@ -189,17 +195,22 @@ ensure_systemd_image() {
     build_image "$SYSTEMD_IMAGE" compose/systemd "$ENGINE_IMAGE"
 }
 
-[ $# -eq 0 ] && set -- all
-for what in "$@"; do
-    case "$what" in
-        all) ensure_packages; ensure_docker; ensure_venv; ensure_images ;;
-        packages) ensure_packages ;;
-        docker) ensure_docker ;;
-        venv) ensure_venv ;;
-        toxiproxy) ensure_toxiproxy ;;
-        images) ensure_images ;;
-        systemd-image) ensure_systemd_image ;;
-        print-venv) venv_dir ;;
-        *) die "unknown bootstrap step '$what'" "use one of: all packages docker venv toxiproxy images systemd-image" ;;
-    esac
-done
+main() {
+    [ $# -eq 0 ] && set -- all
+    for what in "$@"; do
+        case "$what" in
+            all) ensure_packages; ensure_docker; ensure_venv; ensure_images ;;
+            packages) ensure_packages ;;
+            docker) ensure_docker ;;
+            venv) ensure_venv ;;
+            toxiproxy) ensure_toxiproxy ;;
+            images) ensure_images ;;
+            systemd-image) ensure_systemd_image ;;
+            print-venv) venv_dir ;;
+            *) die "unknown bootstrap step '$what'" "use one of: all packages docker venv toxiproxy images systemd-image" ;;
+        esac
+    done
+}
+
+# Sourced (by tests), it only defines the steps.
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then main "$@"; fi

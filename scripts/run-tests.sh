@@ -3,7 +3,7 @@
 # lint, unit tests, the engine's tests, the checks against the real Compose stack (healthy
 # and broken), the systemd host, chaos experiments, load gates and the reports.
 set -uo pipefail
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 PY="$REPO_ROOT/.venv/bin/python"
 export PYTHONPATH="$REPO_ROOT"

@@ -2,7 +2,7 @@
 # The reference Compose stack: up (waits until the engine is healthy), down, status.
 #   scripts/stack.sh up|down|status
 set -uo pipefail
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 COMPOSE_DIR="$REPO_ROOT/compose"
 HTTP_PORT="${QBITEL_HTTP_PORT:-8000}"
@@ -31,16 +31,16 @@ PY
 # Port 8000 may be held by something else (or by a stack of another project).
 check_port() {
     local holder
-    holder=$(docker ps --filter "publish=$HTTP_PORT" --format '{{.Names}}' 2>/dev/null | grep -v '^qbitel-engine$' | head -1)
+    # Our own engine already publishing this port is fine: compose leaves it as it is.
+    if docker port qbitel-engine 8000/tcp 2>/dev/null | grep -q ":$HTTP_PORT\$"; then return; fi
+    holder=$(docker ps --filter "publish=$HTTP_PORT" --format '{{.Names}}' 2>/dev/null | head -1)
     if [ -n "$holder" ]; then
         die "port $HTTP_PORT is published by container '$holder'" \
             "stop it (docker stop $holder) or set QBITEL_HTTP_PORT to a free port"
     fi
-    if ! docker ps --format '{{.Names}}' | grep -qx qbitel-engine; then
-        if python3 -c "import socket,sys; s=socket.socket(); s.settimeout(1); sys.exit(s.connect_ex(('127.0.0.1', $HTTP_PORT)) != 0)"; then
-            die "port $HTTP_PORT on 127.0.0.1 is already taken by another process" \
-                "find it with 'ss -ltnp | grep :$HTTP_PORT' and stop it, or set QBITEL_HTTP_PORT to a free port"
-        fi
+    if python3 -c "import socket,sys; s=socket.socket(); s.settimeout(1); sys.exit(s.connect_ex(('127.0.0.1', $HTTP_PORT)) != 0)"; then
+        die "port $HTTP_PORT on 127.0.0.1 is already taken by another process" \
+            "find it with 'ss -ltnp | grep :$HTTP_PORT' and stop it, or set QBITEL_HTTP_PORT to a free port"
     fi
 }
 
