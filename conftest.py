@@ -1,3 +1,3 @@
 """Loads the project's pytest layer (options, diagnosis fixtures, triage summary)."""
 
-pytest_plugins = ("servicedown.pytest_plugin",)
+pytest_plugins = ("servicedown.pytest_plugin", "servicedown.runbook.pytest_plugin")

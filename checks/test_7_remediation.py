@@ -12,5 +12,5 @@ def test_quick_fix_restart(diagnosis, settings):
     if diagnosis["triage"].verdict == "healthy":
         pytest.skip("the service is healthy: nothing to remediate")
     outcome = restart_and_wait(settings, diagnosis["target"])
-    print(outcome.message)
+    diagnosis["remediation"] = outcome  # the terminal summary reports it
     assert outcome.healed, f"restart did not help: {outcome.message}; see 'If Restart Doesn't Help'"

@@ -120,6 +120,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     terminalreporter.write_line(f"target: {run['target'].describe()}")
     for line in summary_text(tri).splitlines():
         terminalreporter.write_line(line)
+    if run.get("remediation"):
+        terminalreporter.write_line(f"Remediation: {run['remediation'].message}")
     path = config.getoption("triage_json")
     if path:
         out = Path(path)

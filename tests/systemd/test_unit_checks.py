@@ -8,6 +8,8 @@ import os
 import httpx
 import pytest
 
+from servicedown.config import Settings
+from servicedown.targets.systemd import SystemdTarget
 from tests.support import ROOT, failed_checks, pytest_checks, run, wait_for
 
 pytestmark = [pytest.mark.systemd, pytest.mark.slow]
@@ -40,10 +42,14 @@ def _unit_active() -> bool:
     return out == "active"
 
 
-def test_healthy_unit_passes(systemd_host, tmp_path):
+def test_healthy_unit_passes_and_nothing_changes(systemd_host, tmp_path):
+    target = SystemdTarget(Settings(target="systemd", host=systemd_host))
+    before = target.fingerprint()
     rc, doc, out = pytest_checks(tmp_path, *_args(systemd_host))
     assert rc == 0, out
     assert doc["verdict"] == "healthy" and doc["causes"] == []
+    assert before and target.fingerprint() == before
+    target.close()
 
 
 def test_stopped_unit_is_down(systemd_host, tmp_path):
@@ -64,5 +70,5 @@ def test_remediate_restarts_the_unit(systemd_host, tmp_path):
     run(["docker", "exec", "qbitel-systemd", "systemctl", "stop", "qbitel"], timeout=60)
     rc, doc, out = pytest_checks(tmp_path, *_args(systemd_host), "--remediate", "-k", "restart")
     assert rc == 0, out
-    assert "restarted" in out or "passed" in out
+    assert "Remediation: " in out and "healthy again" in out, out
     assert _unit_active()

@@ -1,0 +1,107 @@
+"""`pytest --runbook PATH`: the runbook coverage matrix at the end of the session.
+
+The matrix counts the check registry, the causes table and the chaos experiments, plus the
+`runbook` markers of the tests this session collected (and the checks they `expect`).
+`--runbook-strict` fails the session when a required item is uncovered; `--runbook-json`
+writes the matrix as JSON (reports/coverage.json for the report).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from servicedown.runbook.reader import Runbook, RunbookError, read_runbook
+from servicedown.runbook.sources import SourceError, TestRef, checks_of_function, load_results, split_ids
+
+_RUNBOOK = pytest.StashKey[Runbook]()
+_TESTS = pytest.StashKey[list[TestRef]]()
+_MATRIX = pytest.StashKey[Any]()
+DEFAULT_CHAOS = Path("reports") / "chaos.json"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("runbook", "runbook coverage (the runbook as the test plan)")
+    group.addoption("--runbook", dest="runbook_path", default=None, metavar="PATH",
+                    help="print the coverage matrix of this Markdown runbook at the end")
+    group.addoption("--runbook-strict", dest="runbook_strict", action="store_true", default=False,
+                    help="fail the session when a required runbook item is uncovered")
+    group.addoption("--runbook-json", dest="runbook_json", default=None, metavar="FILE",
+                    help="also write the matrix as JSON (e.g. reports/coverage.json)")
+    group.addoption("--runbook-chaos-json", dest="runbook_chaos_json", default=None, metavar="FILE",
+                    help=f"last chaos results for MTTD/MTTR [default: {DEFAULT_CHAOS} if present]")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    path = config.getoption("runbook_path")
+    if not path:
+        if config.getoption("runbook_strict") or config.getoption("runbook_json"):
+            raise pytest.UsageError("--runbook-strict and --runbook-json need --runbook PATH")
+        return
+    try:
+        # Read up front: a runbook that cannot be read is a usage error, not a late surprise.
+        config.stash[_RUNBOOK] = read_runbook(path)
+    except RunbookError as exc:
+        raise pytest.UsageError(f"--runbook: {exc}") from None
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if _RUNBOOK not in session.config.stash:
+        return
+    refs = []
+    for item in session.items:
+        ids = [i for m in item.iter_markers("runbook") for a in m.args for i in split_ids(a)]
+        if ids:
+            func = getattr(item, "function", None)
+            refs.append(TestRef(item.nodeid, tuple(dict.fromkeys(ids)),
+                                tuple(checks_of_function(func)) if func else ()))
+    session.config.stash[_TESTS] = refs
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    runbook = config.stash.get(_RUNBOOK, None)
+    if runbook is None:
+        return
+    from servicedown.runbook.coverage import build
+
+    chaos = config.getoption("runbook_chaos_json")
+    notes: list[str] = []
+    try:
+        results, notes = load_results(chaos or (DEFAULT_CHAOS if DEFAULT_CHAOS.exists() else None))
+    except SourceError as exc:
+        results, notes = [], [f"chaos results not used: {exc}"]
+    matrix = build(runbook, tests=config.stash.get(_TESTS, []), results=results, notes=notes)
+    config.stash[_MATRIX] = matrix
+    out = config.getoption("runbook_json")
+    if out:
+        try:
+            Path(out).parent.mkdir(parents=True, exist_ok=True)
+            Path(out).write_text(json.dumps(matrix.to_json(), indent=2) + "\n", encoding="utf-8")
+        except OSError as exc:
+            matrix.notes.append(f"cannot write {out}: {exc.strerror or exc}")
+    strict_fails = config.getoption("runbook_strict") and matrix.uncovered
+    # Only turn a passing (or empty) session into a failure; interruptions and usage errors keep
+    # their own codes.
+    if strict_fails and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    matrix = config.stash.get(_MATRIX, None)
+    if matrix is None:
+        return
+    terminalreporter.section("runbook coverage")
+    for line in matrix.text().splitlines():
+        terminalreporter.write_line(line)
+    out = config.getoption("runbook_json")
+    if out and Path(out).exists():
+        terminalreporter.write_line(f"coverage written to {out}")
+    if config.getoption("runbook_strict") and matrix.uncovered:
+        terminalreporter.write_line(
+            f"--runbook-strict: uncovered runbook item(s): {', '.join(matrix.uncovered)}",
+            red=True, bold=True)
