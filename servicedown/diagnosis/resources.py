@@ -40,7 +40,7 @@ def cpu(ctx: Context) -> Finding:
     return ok(msg, **ev)
 
 
-@check("resources.memory", "cause-2.2", "memory below the service's own limit", "free -h")
+@check("resources.memory", "cause-2.2,resolution-5", "memory below the service's own limit", "free -h")
 def memory(ctx: Context) -> Finding:
     f = _facts(ctx)
     if isinstance(f, Finding):
@@ -56,7 +56,7 @@ def memory(ctx: Context) -> Finding:
     return ok(msg, **ev)
 
 
-@check("resources.disk", "cause-2.3", "disk and inodes below full on data and root", "df -h")
+@check("resources.disk", "cause-2.3,resolution-4", "disk and inodes below full on data and root", "df -h")
 def disk(ctx: Context) -> Finding:
     f = _facts(ctx)
     if isinstance(f, Finding):

@@ -80,7 +80,7 @@ def exit_code(ctx: Context) -> Finding:
                **st.evidence())
 
 
-@check("running.oom_killed", "cause-2.2", "not killed for memory (OOM)", CMD)
+@check("running.oom_killed", "diagnosis-1,cause-2.2", "not killed for memory (OOM)", CMD)
 def oom_killed(ctx: Context) -> Finding:
     st = ctx.state()
     if not st.exists:
