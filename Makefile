@@ -7,7 +7,7 @@ export PYTHONPATH := $(CURDIR)
 REPORTS := reports
 
 .PHONY: help bootstrap images stack-up stack-down stack-status checks demo report test unit \
-        test-stack chaos load bench lint coverage systemd-up systemd-down clean
+        test-stack chaos load load-distributed load-fault bench lint coverage systemd-up systemd-down clean
 
 help:
 	@echo "make demo        reference stack up, then pytest checks/ against it, reports under reports/"
@@ -16,6 +16,9 @@ help:
 	@echo "make stack-down  remove the reference stack"
 	@echo "make checks      pytest checks/ against the running stack"
 	@echo "make bench       benchmark scripts (figures printed side by side)"
+	@echo "make load        headless load run against the stack with pass/fail gates, results under reports/"
+	@echo "make load-distributed  the same with a Locust master and one worker process per core"
+	@echo "make load-fault  load while a database fault comes and goes (private stack): budget, recovery"
 	@echo "make lint        ruff"
 	@echo "make coverage    the project's runbook: each item -> checks -> chaos experiments -> MTTD/MTTR"
 
@@ -65,6 +68,17 @@ coverage:
 	@mkdir -p $(REPORTS)
 	$(PY) -m servicedown.runbook coverage runbooks/qbitel-service-down.md \
 	    --chaos-json $(REPORTS)/chaos.json --json $(REPORTS)/coverage.json
+
+# Regular load testing (the runbook's Prevention): gates decide the exit code (3 on a breach).
+# LOAD_ARGS passes options through, e.g. make load LOAD_ARGS="--users 40 --gate-p95-ms 300".
+load: stack-up
+	$(PY) -m loadtests.run_load prevention --reports-dir $(REPORTS) $(LOAD_ARGS)
+
+load-distributed: stack-up
+	$(PY) -m loadtests.run_load distributed --reports-dir $(REPORTS) $(LOAD_ARGS)
+
+load-fault: bootstrap
+	$(PY) -m loadtests.run_load fault --reports-dir $(REPORTS) $(LOAD_ARGS)
 
 test: bootstrap
 	@scripts/run-tests.sh
