@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -72,8 +73,10 @@ def run_diagnosis(config: pytest.Config) -> dict[str, Any]:
 
     settings = settings_of(config)
     target = make_target(settings)
+    started = datetime.now(UTC).isoformat(timespec="seconds")
     results = run_checks(settings, target)
     run = {"settings": settings, "target": target, "results": {r.id: r for r in results},
+           "time": started,
            "triage": triage(results)}
     config.stash[_RUN] = run
     return run
@@ -126,7 +129,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if path:
         out = Path(path)
         out.parent.mkdir(parents=True, exist_ok=True)
-        doc = tri.to_json() | {"target": run["target"].describe()}
+        doc = tri.to_json() | {"target": run["target"].describe(), "time": run["time"]}
         out.write_text(json.dumps(doc, indent=2, default=str))
         terminalreporter.write_line(f"triage written to {out}")
 
