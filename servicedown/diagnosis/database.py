@@ -16,16 +16,15 @@ PROBE_TIMEOUT_S = 3.0
 
 
 def _db_endpoint(ctx: Context) -> tuple[str, int]:
-    """Where the engine looks for its database (its own env), or the checker's settings."""
+    """The checker's --db-host if given, else where the engine looks (its own env)."""
+    if ctx.settings.db_host:
+        return ctx.settings.db_host, ctx.settings.db_port
     env = ctx.environment() or {}
-    host = ctx.settings.db_host or env.get("DATABASE_HOST") or "localhost"
     try:
         port = int(env.get("DATABASE_PORT") or ctx.settings.db_port)
     except ValueError:
         port = ctx.settings.db_port
-    if ctx.settings.db_host:
-        port = ctx.settings.db_port
-    return host, port
+    return env.get("DATABASE_HOST") or "localhost", port
 
 
 @check("database.ready", "cause-3.1,resolution-3", "the database is ready (pg_isready)", PG_ISREADY)
