@@ -1,0 +1,189 @@
+"""Nothing of the harness is left after a run that passed, a run that failed, and a run
+interrupted mid-fault (Ctrl-C): no container, network or volume with the harness's label, and
+toxiproxy held no toxic when the stack was removed.
+
+The failing and the interrupted run are real `pytest chaos/` runs in a subprocess, each with
+its own stack; the journal they stream (--chaos-journal) says what they did and when."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from servicedown.chaos.cleanup import leftovers, remove_run
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.chaos
+
+
+def _docker() -> Any:
+    import docker
+
+    return docker.from_env(timeout=30)
+
+
+def _entries(journal: Path) -> list[dict[str, Any]]:
+    if not journal.exists():
+        return []
+    out = []
+    for line in journal.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue  # a line being written right now
+    return out
+
+
+def _wait(predicate: Callable[[], Any], timeout_s: float, what: str, proc: Any = None) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        if proc is not None and proc.poll() is not None:
+            break
+        time.sleep(0.2)
+    raise AssertionError(f"{what}: not seen within {timeout_s:.0f}s")
+
+
+def _run_id(entries: list[dict[str, Any]]) -> str | None:
+    return next((e["detail"].get("run_id") for e in entries
+                 if e.get("phase") == "stack" and e["detail"].get("run_id")), None)
+
+
+class ChaosRun:
+    """`pytest chaos/` in a subprocess with its own stack, streaming its journal."""
+
+    def __init__(self, tmp_path: Path, *args: str) -> None:
+        self.journal, self.output = tmp_path / "journal.jsonl", tmp_path / "output.txt"
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        with self.output.open("wb") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "pytest", "chaos/test_experiments.py", "-q",
+                 "-p", "no:cacheprovider", "--chaos-journal", str(self.journal), *args],
+                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+    def entries(self) -> list[dict[str, Any]]:
+        return _entries(self.journal)
+
+    def tail(self) -> str:
+        return self.output.read_text(errors="replace")[-3000:]
+
+    def end(self) -> None:
+        """Whatever happened: the subprocess ends, and its stack does not outlive the test
+        (removed by its own run id only)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=30)
+        run_id = _run_id(self.entries())
+        if run_id:
+            client = _docker()
+            if not leftovers(client, run_id).empty:
+                remove_run(client, run_id)
+
+
+RUNS = {
+    # Ctrl-C while a toxic is on the link (the detection bound keeps the fault on meanwhile).
+    "test_an_interrupted_run_leaves_nothing": ("--experiment", "db-network-latency",
+                                               "--chaos-detect-timeout", "60"),
+    # An experiment that fails: no time at all is allowed for its recovery.
+    "test_a_failing_run_leaves_nothing": ("--experiment", "missing-env",
+                                          "--chaos-recover-timeout", "0"),
+}
+
+
+@pytest.fixture(scope="module")
+def chaos_runs(request: pytest.FixtureRequest,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ChaosRun]]:
+    """Both subprocess runs start together (they take a stack each; side by side they cost
+    the time of one), but only those whose test was selected."""
+    selected = {item.name for item in request.session.items}
+    runs = {name: ChaosRun(tmp_path_factory.mktemp(name), *args)
+            for name, args in RUNS.items() if name in selected}
+    try:
+        yield runs
+    finally:
+        for run in runs.values():
+            run.end()
+
+
+def _assert_clean(entries: list[dict[str, Any]], run_id: str, output: Path) -> None:
+    removed = [e for e in entries if e.get("phase") == "stack" and e.get("name") == "removed"]
+    assert removed, f"the run never journalled its cleanup:\n{output.read_text()[-3000:]}"
+    report = removed[-1]["detail"]
+    assert report.get("toxics_at_close") == [], f"toxics still on the link at close: {report}"
+    assert report.get("proxy_enabled_at_close") is True, report
+    left = leftovers(_docker(), run_id)
+    assert left.empty, f"left behind by run {run_id}: {left.to_json()}"
+
+
+def test_the_sessions_stack_leaves_nothing(chaos_state: dict[str, Any],
+                                           chaos_close: Callable[[], Any]) -> None:
+    """After this session's experiments: the stack they shared is removed completely."""
+    stack = chaos_state["stack"]
+    if stack is None:
+        pytest.skip("no experiment ran in this session, so there is no stack to check")
+    report = chaos_close() or {}
+    assert report.get("toxics_at_close") == [], f"toxics left at the end of the run: {report}"
+    left = leftovers(_docker(), stack.run_id)
+    assert left.empty, f"left behind: {left.to_json()}"
+
+
+def test_no_secret_value_in_the_journal_or_results(chaos_state: dict[str, Any]) -> None:
+    """The stack's generated secrets live only in the containers' environment."""
+    stack, journal = chaos_state["stack"], chaos_state["journal"]
+    if stack is None or journal is None:
+        pytest.skip("no experiment ran in this session")
+    values = {spec.env[name] for spec in stack.baselines.values()
+              for name in ("DATABASE_PASSWORD", "JWT_SECRET", "ENCRYPTION_KEY")}
+    values |= {data.decode().split("-----")[2].strip()[:64]
+               for spec in stack.baselines.values() for path, data in spec.files
+               if path.endswith("key.pem")}
+    text = json.dumps(journal.to_json(), default=str) + json.dumps(
+        [r.to_json() for r in chaos_state["results"]], default=str) + json.dumps(
+        chaos_state["cleanup"], default=str)
+    leaked = [v for v in values if v and v in text]
+    assert not leaked, f"{len(leaked)} secret value(s) appear in the journal or results"
+
+
+@pytest.mark.slow
+def test_an_interrupted_run_leaves_nothing(chaos_runs: dict[str, ChaosRun]) -> None:
+    """Ctrl-C mid-fault: the fault is reverted, then the stack removed."""
+    run = chaos_runs["test_an_interrupted_run_leaves_nothing"]
+    run_id = _wait(lambda: _run_id(run.entries()), 90, "the run's id", run.proc)
+    _wait(lambda: any(e.get("phase") == "inject" and e.get("event") == "end"
+                      and e.get("status") == "succeeded" for e in run.entries()),
+          180, "the fault injected", run.proc)
+    run.proc.send_signal(signal.SIGINT)
+    run.proc.wait(timeout=90)
+    entries = run.entries()
+    assert run.proc.returncode == 2, f"pytest should report an interrupted run:\n{run.tail()}"
+    assert any(e.get("status") == "interrupted" for e in entries), "no activity was interrupted"
+    reverts = [e for e in entries if e.get("phase") == "revert" and e.get("event") == "end"]
+    assert reverts and reverts[-1]["status"] == "succeeded", reverts
+    assert reverts[-1]["detail"].get("toxics") == [], reverts[-1]
+    _assert_clean(entries, run_id, run.output)
+
+
+@pytest.mark.slow
+def test_a_failing_run_leaves_nothing(chaos_runs: dict[str, ChaosRun]) -> None:
+    """A run whose experiment fails still reverts the fault and removes its stack."""
+    run = chaos_runs["test_a_failing_run_leaves_nothing"]
+    run.proc.wait(timeout=300)
+    entries = run.entries()
+    assert run.proc.returncode == 1, f"expected a failed run:\n{run.tail()}"
+    assert "not recovered" in run.tail()
+    reverts = [e for e in entries if e.get("phase") == "revert" and e.get("event") == "end"]
+    assert reverts and reverts[-1]["status"] == "succeeded", reverts
+    run_id = _run_id(entries)
+    assert run_id, "the run never journalled its run id"
+    _assert_clean(entries, run_id, run.output)

@@ -1,0 +1,50 @@
+"""One test per chaos experiment: the fault is detected as its runbook cause, the runbook's
+remedy heals it, and no acknowledged write is lost. Times are measured, not asserted: they
+go to --chaos-json."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from servicedown.causes import cause
+from servicedown.chaos.experiments import EXPERIMENTS, Experiment
+from servicedown.chaos.journal import Journal
+from servicedown.chaos.results import ExperimentResult
+
+pytestmark = [pytest.mark.chaos, pytest.mark.slow]
+
+PARAMS = [pytest.param(e, id=e.id, marks=pytest.mark.runbook(",".join(cause(e.cause).runbook)))
+          for e in EXPERIMENTS]
+
+
+def problems_of(r: ExperimentResult) -> list[str]:
+    out = []
+    if r.error:
+        out.append(f"error: {r.error}")
+    if not r.steady_state:
+        return out + ["the steady state did not hold before the fault"]
+    if not r.detected:
+        out.append(f"not detected as '{r.expected_cause}': triage's top cause was "
+                   f"{r.detected_cause!r} (ranking {r.ranking}; failing {r.checks_failed})")
+    out += r.expectation_problems
+    if not r.recovered:
+        out.append(f"not recovered after the remediation '{r.remediation}'")
+    if r.writes_lost or r.writes_unverified:
+        out.append(f"{r.writes_lost} acknowledged write(s) lost, {r.writes_unverified} could not "
+                   f"be read back (of {r.writes_acknowledged})")
+    if not r.reverted:
+        out.append(f"the fault was not reverted cleanly (toxics left: {r.toxics_after_revert})")
+    return out
+
+
+@pytest.mark.parametrize("experiment", PARAMS)
+def test_experiment(experiment: Experiment, run_experiment: Callable[[Experiment], Any],
+                    chaos_journal: Journal) -> None:
+    result = run_experiment(experiment)
+    problems = problems_of(result)
+    if problems:
+        pytest.fail(f"[{experiment.id}] {experiment.title}\n  - " + "\n  - ".join(problems)
+                    + "\n\njournal:\n" + chaos_journal.excerpt(experiment.id), pytrace=False)

@@ -1,0 +1,504 @@
+"""Faults: one class per way a runbook cause is made to happen (the providers that act).
+
+Each acts only on this run's containers, through `ChaosStack.container`, which refuses anything
+without the run's label. `inject()` returns details for the journal (names and lengths, never
+a secret's value); `revert()` is idempotent and safe after a partial or interrupted inject;
+`fix()` is the runbook's remedy where it is more than undoing the fault.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+from servicedown import secrets as secret_rules
+from servicedown.chaos.certs import make_pair
+from servicedown.chaos.cleanup import NotOwned
+from servicedown.chaos.stack import (
+    DATA_DIR,
+    ENGINE,
+    POSTGRES,
+    PROXY,
+    ChaosStack,
+    EngineSpec,
+    make_secret,
+)
+from servicedown.chaos.toxics import Toxic
+
+
+class FaultError(RuntimeError):
+    """The fault could not be injected as declared; the message says why."""
+
+
+def _exec(container: Any, argv: list[str]) -> tuple[int, str]:
+    res = container.exec_run(argv)
+    return (res.exit_code if res.exit_code is not None else 125,
+            (res.output or b"").decode("utf-8", "replace"))
+
+
+def _until(predicate: Callable[[], Any], timeout_s: float, what: str,
+           interval_s: float = 0.1) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise FaultError(f"{what}: not seen within {timeout_s:.0f}s")
+        time.sleep(interval_s)
+
+
+def _running(container: Any) -> bool:
+    with contextlib.suppress(Exception):
+        container.reload()
+        return bool(container.status == "running")
+    return False
+
+
+class Fault(abc.ABC):
+    kind: ClassVar[str]
+
+    def __init__(self, **params: Any) -> None:
+        self.params = params
+
+    def describe(self) -> str:
+        args = ", ".join(f"{k}={v}" for k, v in self.params.items())
+        return f"{self.kind}({args})" if args else self.kind
+
+    @abc.abstractmethod
+    def inject(self, stack: ChaosStack) -> dict[str, Any]: ...
+
+    @abc.abstractmethod
+    def revert(self, stack: ChaosStack) -> dict[str, Any]: ...
+
+    def fix(self, stack: ChaosStack) -> dict[str, Any]:
+        """The runbook's remedy for this fault; by default, undoing it."""
+        return self.revert(stack)
+
+
+# --- the engine's resources ---------------------------------------------------------------
+MEMORY_HOG = r"""
+import sys, time
+limit = int(sys.argv[1]); chunks = []; total = 0
+while total < 2 * limit:  # bounded: never more than twice the container's own limit
+    chunks.append(b"\x01" * (8 << 20)); total += 8 << 20
+time.sleep(30)
+"""
+
+
+class MemoryHog(Fault):
+    """Memory pressure inside the engine's cgroup until the kernel OOM-kills the engine.
+
+    PID 1's oom_score_adj is raised first so the kernel picks the engine, not the hog (a
+    process may raise its own score without privileges); the hog runs in the same cgroup."""
+
+    kind = "memory-hog"
+    MARK = "chaos-memory-hog"
+
+    def inject(self, stack: ChaosStack) -> dict[str, Any]:
+        c = stack.container(ENGINE)
+        limit = int((c.attrs.get("HostConfig") or {}).get("Memory") or 0)
+        if not limit:
+            raise FaultError("refusing to hog memory in an engine without a memory limit")
+        before = (c.attrs.get("RestartCount"), c.attrs["State"].get("StartedAt"))
+        rc, out = _exec(c, ["sh", "-c", "echo 1000 > /proc/1/oom_score_adj"])
+        if rc != 0:
+            raise FaultError(f"could not raise the engine's oom_score_adj: {out[:200]}")
+        c.exec_run(["python3", "-c", MEMORY_HOG, str(limit), self.MARK], detach=True)
+
+        def killed() -> bool:
+            c.reload()
+            st = c.attrs["State"]
+            return bool(st.get("OOMKilled")) or \
+                (c.attrs.get("RestartCount"), st.get("StartedAt")) != before
+
+        _until(killed, 30, "the engine's OOM kill")
+        return {"memory_limit": limit, "oom_killed": c.attrs["State"].get("OOMKilled"),
+                "restart_count": c.attrs.get("RestartCount")}
+
+    def revert(self, stack: ChaosStack) -> dict[str, Any]:
+        c = stack.container(ENGINE)
+        if _running(c):
+            _exec(c, ["pkill", "-f", self.MARK])
+        return {}
+
+
+class DiskFill(Fault):
+    """The engine's size-limited data volume filled to the last block."""
+
+    kind = "disk-fill"
+    FILE = f"{DATA_DIR}/.chaos-fill"
+
+    def inject(self, stack: ChaosStack) -> dict[str, Any]:
+        c = stack.container(ENGINE)
+        # Only a tmpfs with a size: filling a real volume would fill the host's disk.
+        rc, _ = _exec(c, ["sh", "-c", f"awk '$2==\"{DATA_DIR}\" && $3==\"tmpfs\"' /proc/mounts"
+                                      " | grep -q size="])
+        if rc != 0:
+            raise FaultError(f"refusing to fill {DATA_DIR}: it is not a size-limited tmpfs")
+        rc, out = _exec(c, ["sh", "-c", f"dd if=/dev/zero of={self.FILE} bs=1M 2>/dev/null; "
+                                        f"sync; df -Pk {DATA_DIR} | tail -1"])
+        return {"df": " ".join(out.split())}
+
+    def revert(self, stack: ChaosStack) -> dict[str, Any]:
+        c = stack.container(ENGINE)
+        if _running(c):
+            _exec(c, ["rm", "-f", self.FILE])
+        return {}
+
+
+CPU_HOG = r"""
+import os, sys, time
+workers = int(sys.argv[1]); end = time.time() + float(sys.argv[2])
+for _ in range(workers - 1):
+    if os.fork() == 0:
+        break
+while time.time() < end:  # bounded: stops by itself even if nobody reverts it
+    pass
+"""
+
+
+class CpuHog(Fault):
+    """Busy loops inside the engine's cgroup, more of them than its CPU quota has cores."""
+
+    kind = "cpu-hog"
+    MARK = "chaos-cpu-hog"
+
+    def inject(self, stack: ChaosStack) -> dict[str, Any]:
+        c = stack.container(ENGINE)
+        workers = int(self.params.get("workers", 2))
+        c.exec_run(["python3", "-c", CPU_HOG, str(workers), str(self.params.get("max_s", 120)),
+                    self.MARK], detach=True)
+        _until(lambda: _exec(c, ["pgrep", "-fc", self.MARK])[1].strip() == str(workers), 10,
+               "the CPU hog's workers")
+        quota = (c.attrs.get("HostConfig") or {}).get("NanoCpus") or 0
+        return {"workers": workers, "cpu_quota_cores": quota / 1e9}
+
+    def revert(self, stack: ChaosStack) -> dict[str, Any]:
+        c = stack.container(ENGINE)
+        if _running(c):
+            _exec(c, ["pkill", "-f", self.MARK])
+        return {}
+
+
+class FdFlood(Fault):
+    """A connection flood against an engine with a low open-files limit (its baseline)."""
+
+    kind = "fd-flood"
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self._socks: list[socket.socket] = []
+
+    def inject(self, stack: ChaosStack) -> dict[str, Any]:
+        nofile = stack.engine_spec.nofile
+        if not nofile:
+            raise FaultError("the fd flood needs an engine with a low open-files limit "
+                             "(baseline 'low-nofile')")
+        wanted = nofile + int(self.params.get("extra", 32))
+        failed = 0
+        for _ in range(wanted):
+            try:
+                self._socks.append(socket.create_connection(("127.0.0.1", stack.engine_port),
+                                                            timeout=1.0))
+            except OSError:
+                failed += 1
+        return {"nofile": nofile, "connections_open": len(self._socks), "connect_failed": failed}
+
+    def revert(self, stack: ChaosStack) -> dict[str, Any]:
+        n = len(self._socks)
+        for s in self._socks:
+            with contextlib.suppress(OSError):
+                s.close()
+        self._socks.clear()
+        return {"closed": n}
+
+
+# --- crashes ---------------------------------------------------------------------------------
+def _kill_engine_process(stack: ChaosStack) -> int:
+    """SIGKILL the engine's PID 1 from the host. `docker kill` would not do: Docker counts it as
+    a manual stop, which the restart policy does not undo; a crash is a process dying."""
+    c = stack.container(ENGINE)
+    c.reload()
+    pid = int(c.attrs["State"].get("Pid") or 0)
+    if not pid:
+        raise FaultError("the engine has no running process to kill")
+    try:
+        cgroup = Path(f"/proc/{pid}/cgroup").read_text()
+    except OSError:
+        raise FaultError("the engine's process is not visible from here: SIGKILL needs the "
+                         "Docker engine on this host") from None
+    if c.id not in cgroup:
+        raise NotOwned(f"pid {pid} is not in container {c.name}: refusing to kill it")
+    os.kill(pid, signal.SIGKILL)
+    return pid
+
+
+class SigKill(Fault):
+    """SIGKILL of the engine process; with `times` > 1, each new incarnation is killed too,
+    shortly after the restart policy brought it back: a crash loop."""
+
+    kind = "sigkill"
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.killed: list[int] = []
+
+    def inject(self, stack: ChaosStack) -> dict[str, Any]:
+        times = int(self.params.get("times", 1))
+        up_s = float(self.params.get("up_s", 0.5))  # how long each incarnation lives
+        c = stack.container(ENGINE)
+        for n in range(times):
+            if n:
+                last = self.killed[-1]
+
+                def back(last: int = last) -> bool:
+                    c.reload()
+                    pid = c.attrs["State"].get("Pid")
+                    return c.status == "running" and bool(pid) and pid != last
+
+                _until(back, 20, "the engine's restart by its restart policy", 0.05)
+                time.sleep(up_s)
+            before = c.attrs.get("RestartCount")
+            self.killed.append(_kill_engine_process(stack))
+
+            def restarted(before: Any = before) -> bool:
+                c.reload()
+                return c.attrs.get("RestartCount") != before or c.status == "restarting"
+
+            _until(restarted, 15, "the restart policy reacting to the kill", 0.05)
+        return {"killed_pids": self.killed, "restart_count": c.attrs.get("RestartCount"),
+                "status": c.status}
+
+    def revert(self, stack: ChaosStack) -> dict[str, Any]:
+        # Nothing to undo; an engine left stopped (it never should be) is started again.
+        c = stack.container(ENGINE)
+        c.reload()
+        if c.status in ("exited", "created"):
+            c.start()
+            return {"started": True}
+        return {}
+
+
+# --- the database and the path to it ----------------------------------------------------------
+class PostgresStop(Fault):
+    kind = "postgres-stop"
+
+    def inject(self, stack: ChaosStack) -> dict[str, Any]:
+        c = stack.container(POSTGRES)
+        c.stop(timeout=10)
+        c.reload()
+        return {"postgres": c.status}
+
+    def revert(self, stack: ChaosStack) -> dict[str, Any]:
+        c = stack.container(POSTGRES)
+        c.reload()
+        if c.status == "running":
+            return {}
+        c.start()
+        return {"started": True, "ready": stack.wait_postgres_ready(30)}
+
+
+class HoldConnections(Fault):
+    """Connections opened and held (a leaking client) until Postgres refuses new ones."""
+
+    kind = "hold-connections"
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self._conns: list[Any] = []
+
+    def inject(self, stack: ChaosStack) -> dict[str, Any]:
+        import psycopg
+
+        kwargs = stack.pg_connect_kwargs() | {"application_name": "servicedown-chaos-hold"}
+        limit = stack.config.max_connections + 5
+        deadline = time.monotonic() + 30
+        refused = None
+        while len(self._conns) < limit and time.monotonic() < deadline:
+            try:
+                self._conns.append(psycopg.connect(**kwargs))
+            except psycopg.OperationalError as exc:
+                refused = " ".join(str(exc).split())[-160:]
+                break
+        if refused is None:
+            raise FaultError(f"held {len(self._conns)} connections and Postgres still accepts")
+        return {"held": len(self._conns), "max_connections": stack.config.max_connections,
+                "then_refused": refused}
+
+    def revert(self, stack: ChaosStack) -> dict[str, Any]:
+        n = len(self._conns)
+        for conn in self._conns:
+            with contextlib.suppress(Exception):
+                conn.close()
+        self._conns.clear()
+        return {"released": n}
+
+
+class ProxyDisabled(Fault):
+    """The toxiproxy link between engine and Postgres down (`enabled: false`)."""
+
+    kind = "proxy-disabled"
+
+    def inject(self, stack: ChaosStack) -> dict[str, Any]:
+        assert stack.toxiproxy is not None
+        stack.toxiproxy.set_enabled(PROXY, False)
+        return {"proxy": PROXY, "enabled": False}
+
+    def revert(self, stack: ChaosStack) -> dict[str, Any]:
+        assert stack.toxiproxy is not None
+        stack.toxiproxy.set_enabled(PROXY, True)
+        return {"proxy": PROXY, "enabled": True}
+
+
+class ProxyToxic(Fault):
+    """One toxiproxy toxic on the engine-Postgres link (latency, reset_peer, timeout...)."""
+
+    kind = "toxic"
+
+    @property
+    def toxic(self) -> Toxic:
+        return Toxic(f"chaos-{self.params['type']}", self.params["type"],
+                     self.params.get("stream", "downstream"), dict(self.params["attributes"]))
+
+    def inject(self, stack: ChaosStack) -> dict[str, Any]:
+        assert stack.toxiproxy is not None
+        stack.toxiproxy.add_toxic(PROXY, self.toxic)
+        return {"proxy": PROXY, "toxic": self.toxic.name, "attributes": self.toxic.attributes}
+
+    def revert(self, stack: ChaosStack) -> dict[str, Any]:
+        assert stack.toxiproxy is not None
+        return {"removed": stack.toxiproxy.remove_toxic(PROXY, self.toxic.name)}
+
+
+# --- the engine's configuration -----------------------------------------------------------------
+class EngineEnv(Fault):
+    """The engine recreated with a changed environment (a deploy with a bad config).
+
+    params: `unset` (names), `shorten` ({name: length}), `replace` (names given another valid
+    random value, e.g. a DATABASE_PASSWORD the database does not know). The journal gets names
+    and lengths only."""
+
+    kind = "engine-env"
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.before: EngineSpec | None = None
+
+    def inject(self, stack: ChaosStack) -> dict[str, Any]:
+        self.before = stack.engine_spec
+        changes: dict[str, str] = {}
+        for name in self.params.get("replace", ()):
+            changes[name] = make_secret(name)
+        for name, length in dict(self.params.get("shorten", {})).items():
+            changes[name] = _short_value(name, int(length))
+        unset = tuple(self.params.get("unset", ()))
+        stack.recreate_engine(self.before.changed(f"{self.before.name}+{self.kind}", changes,
+                                                  unset))
+        return {"unset": list(unset), "shortened": dict(self.params.get("shorten", {})),
+                "replaced": list(self.params.get("replace", ()))}
+
+    def fix(self, stack: ChaosStack) -> dict[str, Any]:
+        """The runbook's remedy: the environment fixed, the engine recreated with it (what
+        `docker-compose up -d qbitel-engine` does; a plain restart keeps the old env)."""
+        if self.before is None or stack.engine_spec == self.before:
+            return {}
+        stack.recreate_engine(self.before)
+        return {"recreated_with": self.before.name}
+
+    def revert(self, stack: ChaosStack) -> dict[str, Any]:
+        if self.before is None or stack.engine_spec == self.before:
+            return {}
+        stack.recreate_engine(self.before, wait=True)
+        return {"recreated_with": self.before.name}
+
+
+def _short_value(name: str, length: int) -> str:
+    while True:
+        value = make_secret("ENCRYPTION_KEY")[:length]
+        if not secret_rules.assess_one(name, value).weak_patterns:
+            return value
+
+
+class TlsFiles(Fault):
+    """The engine's TLS files broken in place: `cert="expired"` swaps in an expired
+    certificate (the running engine keeps serving the old one, as a real expiry does);
+    `remove_key` deletes the key; `restart` restarts the engine so it must load them."""
+
+    kind = "tls-files"
+
+    def _paths(self, stack: ChaosStack) -> tuple[str, str]:
+        env = stack.engine_spec.env
+        if not stack.engine_spec.tls:
+            raise FaultError("the TLS faults need an engine with TLS on (baseline 'tls')")
+        return env["TLS_CERT_FILE"], env["TLS_KEY_FILE"]
+
+    def inject(self, stack: ChaosStack) -> dict[str, Any]:
+        cert_path, key_path = self._paths(stack)
+        c = stack.container(ENGINE)
+        done: dict[str, Any] = {}
+        if self.params.get("cert") == "expired":
+            pair = make_pair(expired_days_ago=float(self.params.get("days_ago", 2)))
+            _put(c, cert_path, pair.cert_pem)
+            done["cert"] = f"expired on {pair.not_after.date()}"
+        if self.params.get("remove_key"):
+            rc, out = _exec(c, ["rm", "-f", key_path])
+            done["key_removed"] = rc == 0
+        if self.params.get("restart"):
+            c.restart(timeout=10)
+            done["restarted"] = True
+        return done
+
+    def _restore(self, stack: ChaosStack) -> list[str]:
+        c = stack.container(ENGINE)
+        for path, data in stack.engine_spec.files:
+            _put(c, path, data)
+        return [path for path, _ in stack.engine_spec.files]
+
+    def fix(self, stack: ChaosStack) -> dict[str, Any]:
+        restored = self._restore(stack)
+        target = stack.target()
+        try:
+            action = target.restart()
+        finally:
+            target.close()
+        return {"restored": restored, "action": action}
+
+    def revert(self, stack: ChaosStack) -> dict[str, Any]:
+        restored = self._restore(stack)
+        healthy, _ = stack.wait_engine_healthy(1.0)
+        if not healthy:
+            stack.container(ENGINE).restart(timeout=10)
+            healthy, _ = stack.wait_engine_healthy(stack.config.startup_timeout_s)
+        return {"restored": restored, "healthy": healthy}
+
+
+def _put(container: Any, path: str, data: bytes) -> None:
+    from testcontainers.core.transferable import build_transfer_tar
+
+    if not container.put_archive("/", build_transfer_tar(data, path.lstrip("/"), 0o600)):
+        raise FaultError(f"could not write {path} into {container.name}")
+
+
+FAULTS: dict[str, type[Fault]] = {
+    cls.kind: cls
+    for cls in (MemoryHog, DiskFill, CpuHog, FdFlood, SigKill, PostgresStop, HoldConnections,
+                ProxyDisabled, ProxyToxic, EngineEnv, TlsFiles)
+}
+
+
+def make_fault(kind: str, params: dict[str, Any]) -> Fault:
+    try:
+        return FAULTS[kind](**params)
+    except KeyError:
+        raise FaultError(f"unknown fault kind {kind!r}; known: {', '.join(FAULTS)}") from None
+
+
+__all__ = ["FAULTS", "Fault", "FaultError", "make_fault"]

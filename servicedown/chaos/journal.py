@@ -1,0 +1,123 @@
+"""The journal: every activity of a chaos run with its start, end, status and details,
+in the spirit of Chaos Toolkit's journal.json. Optionally streamed as JSON lines to a file
+while the run goes on, so another process (a CI step, the interrupt test) can follow it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+PHASES = ("stack", "steady-state", "inject", "detect", "remediate", "recover", "verify",
+          "revert")
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass
+class Activity:
+    experiment: str  # an experiment id, or "" for the stack itself
+    phase: str
+    name: str
+    started: float  # epoch seconds
+    ended: float | None = None
+    status: str = "running"  # running | succeeded | failed | interrupted
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def duration_s(self) -> float | None:
+        return None if self.ended is None else round(self.ended - self.started, 3)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"experiment": self.experiment, "phase": self.phase, "name": self.name,
+                "start": _iso(self.started),
+                "end": None if self.ended is None else _iso(self.ended),
+                "duration_s": self.duration_s, "status": self.status, "detail": self.detail}
+
+    def line(self) -> str:
+        took = "" if self.duration_s is None else f" in {self.duration_s:.1f}s"
+        head = f"[{self.experiment}] " if self.experiment else ""
+        return f"{head}{self.phase}: {self.name} - {self.status}{took}"
+
+
+class Journal:
+    def __init__(self, sink: Path | None = None,
+                 echo: Callable[[str], None] | None = None) -> None:
+        self.activities: list[Activity] = []
+        self.sink = sink
+        self.echo = echo
+        self._lock = threading.Lock()
+        if sink is not None:
+            sink.parent.mkdir(parents=True, exist_ok=True)
+            sink.write_text("")
+
+    def _emit(self, act: Activity, event: str, echo: bool = True) -> None:
+        if self.sink is not None:
+            with self._lock, self.sink.open("a") as fh:
+                fh.write(json.dumps({"event": event, **act.to_json()}, default=str) + "\n")
+        if echo and self.echo is not None and event == "end":
+            with contextlib.suppress(Exception):  # progress output never breaks a run
+                self.echo(act.line())
+
+    @contextlib.contextmanager
+    def activity(self, experiment: str, phase: str, name: str) -> Iterator[Activity]:
+        """Record one activity; its status follows how the block ends. Re-raises."""
+        act = Activity(experiment, phase, name, time.time())
+        with self._lock:
+            self.activities.append(act)
+        self._emit(act, "start")
+        try:
+            yield act
+        except KeyboardInterrupt:
+            act.status = "interrupted"
+            raise
+        except BaseException as exc:
+            act.status = "failed"
+            act.detail.setdefault("error", f"{type(exc).__name__}: {str(exc)[:300]}")
+            raise
+        else:
+            if act.status == "running":
+                act.status = "succeeded"
+        finally:
+            act.ended = time.time()
+            self._emit(act, "end")
+
+    def note(self, experiment: str, phase: str, name: str, status: str = "succeeded",
+             echo: bool = True, **detail: Any) -> Activity:
+        """An instantaneous entry (a probe's answer, a decision); `echo=False` keeps it out
+        of the progress output (it still goes to the journal)."""
+        now = time.time()
+        act = Activity(experiment, phase, name, now, now, status, dict(detail))
+        with self._lock:
+            self.activities.append(act)
+        self._emit(act, "end", echo)
+        return act
+
+    def of(self, experiment: str) -> list[Activity]:
+        return [a for a in self.activities if a.experiment == experiment]
+
+    def excerpt(self, experiment: str, limit: int = 40) -> str:
+        """The experiment's activities as text, for a failing test's message."""
+        lines = []
+        for a in self.of(experiment)[-limit:]:
+            lines.append(a.line())
+            for key, value in a.detail.items():
+                lines.append(f"    {key}: {_short(value)}")
+        return "\n".join(lines)
+
+    def to_json(self) -> list[dict[str, Any]]:
+        return [a.to_json() for a in self.activities]
+
+
+def _short(value: Any, limit: int = 400) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

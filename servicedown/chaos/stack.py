@@ -1,0 +1,433 @@
+"""The throwaway stack: a private network, Postgres, toxiproxy between engine and Postgres,
+and the engine, from local images (names are settings), through testcontainers.
+
+Every container carries this run's label (`servicedown.chaos=<run id>`) and the labels Compose
+sets (`com.docker.compose.project=<run id>`, `com.docker.compose.service=...`), so the
+unchanged `ComposeTarget` diagnoses it exactly as it diagnoses the reference Compose stack.
+The engine is made like the reference compose file makes it (restart `unless-stopped`,
+a memory limit with swap equal to it, a healthcheck, /var/lib/qbitel), with a size-limited
+tmpfs as its data dir so a disk can be filled in milliseconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import secrets
+import socket
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from servicedown import secrets as secret_rules
+from servicedown.chaos import cleanup
+from servicedown.chaos.cleanup import LABEL, LABEL_HOST, LABEL_PID, Leftovers, ensure_owned
+from servicedown.chaos.toxics import Toxiproxy, ToxiproxyError
+from servicedown.config import Settings
+from servicedown.diagnosis import http
+from servicedown.targets.base import TargetError
+from servicedown.targets.compose import PROJECT_LABEL, SERVICE_LABEL, ComposeTarget
+
+log = logging.getLogger("servicedown.chaos")
+
+ENGINE, POSTGRES, TOXIPROXY = "qbitel-engine", "postgres", "toxiproxy"
+ENGINE_PORT = 8000
+DATA_DIR = "/var/lib/qbitel"
+TLS_DIR = "/etc/qbitel/tls"
+PROXY = "postgres"  # the toxiproxy proxy between the engine and Postgres
+DB_USER, DB_NAME = "qbitel_user", "qbitel"
+
+# Engine settings that differ from the reference compose file, and why:
+ENGINE_TUNING = {
+    # the startup probe's minimum time; 5 s would only add 5 s to every recovery
+    "QBITEL_STARTUP_GRACE_SECONDS": "0.5",
+    # no load balancer drains this engine; 5 s would add 5 s to every platform restart
+    "QBITEL_DRAIN_SECONDS": "0.5",
+    # the heartbeat writes the data dir and logs fd pressure: faults show in the logs in 1 s
+    "QBITEL_HEARTBEAT_SECONDS": "1",
+    # after a database fault the breaker would refuse reads for 30 s; verification reads back
+    "QBITEL_BREAKER_RECOVERY_SECONDS": "3",
+}
+
+
+def _env(name: str, default: str, environ: Mapping[str, str] | None = None) -> str:
+    return (environ if environ is not None else os.environ).get(name) or default
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    engine_image: str = "qbitel-engine:local"
+    postgres_image: str = "qbitel-postgres:local"
+    toxiproxy_image: str = "qbitel-toxiproxy:2.12.0"
+    engine_memory: str = "256m"  # memory and memory+swap: the OOM killer acts at this limit
+    engine_cpus: float = 1.0  # a quota the CPU hog can saturate on a 2-core machine
+    data_dir_size: str = "16m"
+    max_connections: int = 40  # small, so exhausting it takes 40 connections, not 200
+    startup_timeout_s: float = 90.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> StackConfig:
+        """Image names from QBITEL_*_IMAGE, so CI with a registry can use upstream images."""
+        return cls(
+            engine_image=_env("QBITEL_ENGINE_IMAGE", cls.engine_image, environ),
+            postgres_image=_env("QBITEL_POSTGRES_IMAGE", cls.postgres_image, environ),
+            toxiproxy_image=_env("QBITEL_TOXIPROXY_IMAGE", cls.toxiproxy_image, environ),
+        )
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """What the engine container is made from; experiments change it by recreating."""
+
+    name: str  # the baseline it stands for: "default", "tls", "low-nofile", or a fault's
+    env: dict[str, str] = field(default_factory=dict, compare=True)
+    nofile: int | None = None
+    cpus: float | None = None  # None: the stack's engine_cpus
+    files: tuple[tuple[str, bytes], ...] = ()  # (path, content) copied in before start
+    tls: bool = False
+
+    def changed(self, name: str, set_env: Mapping[str, str] | None = None,
+                unset: tuple[str, ...] = (), **other: Any) -> EngineSpec:
+        env = {k: v for k, v in self.env.items() if k not in unset}
+        env.update(set_env or {})
+        return replace(self, name=name, env=env, **other)
+
+
+class WindowedComposeTarget(ComposeTarget):
+    """The Compose target with the engine's logs cut to the incident window.
+
+    One stack serves every experiment, so the engine's logs still hold the errors of the
+    experiments before; a real incident has only its own. Giving each experiment a fresh
+    engine container would cost a restart (~5 s) each; reading the logs from the window's
+    start gives the checks the same view. Events are windowed by `event_window_s` already.
+    """
+
+    def __init__(self, settings: Settings, since: float) -> None:
+        self.since = since
+        super().__init__(settings)
+
+    # The event window is computed when it is read, next to the target's own `now`: a window
+    # fixed earlier would, when a second ticks in between, drop the events of the first second.
+    @property  # type: ignore[override]
+    def settings(self) -> Settings:
+        return self._settings.with_(event_window_s=max(1, int(time.time()) - int(self.since)))
+
+    @settings.setter
+    def settings(self, value: Settings) -> None:
+        self._settings = value
+
+    def logs(self, lines: int) -> list[str]:
+        c = self._container(self.settings.service)
+        if c is None:
+            raise TargetError(self.missing_message(self.settings.service))
+        raw = c.logs(tail=lines, stdout=True, stderr=True, since=float(self.since))
+        return raw.decode("utf-8", errors="replace").splitlines()
+
+
+def free_port() -> int:
+    """A free loopback port to publish on. Fixed, not left to Docker: Docker picks a new random
+    port each time a container restarts, and the restart policy restarts the engine."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def make_secret(name: str, length: int = 48) -> str:
+    """A random value the engine's own rules accept (no weak word, long enough)."""
+    while True:
+        value = secrets.token_urlsafe(length)[:length]
+        if secret_rules.assess_one(name, value).ok:
+            return value
+
+
+class StackError(RuntimeError):
+    """The stack could not be brought up or changed; the message says which part."""
+
+
+class ChaosStack:
+    """One throwaway stack; `with ChaosStack() as stack:` removes everything it made."""
+
+    def __init__(self, config: StackConfig | None = None,
+                 progress: Callable[[str], None] | None = None) -> None:
+        # Ryuk would need an image that is not always there; cleanup is the harness's own.
+        os.environ["TESTCONTAINERS_RYUK_DISABLED"] = "true"
+        from testcontainers.core.config import testcontainers_config
+
+        testcontainers_config.ryuk_disabled = True
+        import docker
+
+        self.config = config or StackConfig.from_env()
+        self.run_id = f"sdchaos-{secrets.token_hex(5)}"
+        self.host = socket.gethostname()
+        self.labels = {LABEL: self.run_id, LABEL_PID: str(os.getpid()), LABEL_HOST: self.host}
+        self.progress = progress or (lambda line: log.warning("%s", line))
+        self.client = docker.from_env(timeout=30)
+        self.db_password = make_secret("DATABASE_PASSWORD")
+        self.baselines = self._baselines()
+        self.engine_spec = self.baselines["default"]
+        self.engine_port: int | None = None
+        self.pg_port: int | None = None
+        self.toxiproxy: Toxiproxy | None = None
+        self.window_start = time.time()  # start of the incident window (see mark_window)
+        self.network: Any = None
+        self.cleanup_report: dict[str, Any] | None = None
+        self._guard: cleanup.Guard | None = None
+        self._closed = False
+
+    # --- what the engine is made from ------------------------------------------------------
+    def _baselines(self) -> dict[str, EngineSpec]:
+        from servicedown.chaos.certs import make_pair
+
+        env = {
+            "QBITEL_ENVIRONMENT": "production",
+            "DATABASE_HOST": TOXIPROXY,
+            "DATABASE_PORT": "5432",
+            "DATABASE_NAME": DB_NAME,
+            "DATABASE_USER": DB_USER,
+            "DATABASE_PASSWORD": self.db_password,
+            "JWT_SECRET": make_secret("JWT_SECRET"),
+            "ENCRYPTION_KEY": make_secret("ENCRYPTION_KEY"),
+            "QBITEL_DATA_DIR": DATA_DIR,
+            **ENGINE_TUNING,
+        }
+        default = EngineSpec("default", env)
+        pair = make_pair()
+        tls = default.changed(
+            "tls",
+            {"TLS_ENABLED": "true", "TLS_CERT_FILE": f"{TLS_DIR}/cert.pem",
+             "TLS_KEY_FILE": f"{TLS_DIR}/key.pem"},
+            files=((f"{TLS_DIR}/cert.pem", pair.cert_pem), (f"{TLS_DIR}/key.pem", pair.key_pem)),
+            tls=True,
+        )
+        return {"default": default, "tls": tls,
+                "low-nofile": default.changed("low-nofile", nofile=64),
+                # Half a core: busy loops saturate it even when other work shares the host.
+                "low-cpu": default.changed("low-cpu", cpus=0.5)}
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    def __enter__(self) -> ChaosStack:
+        try:
+            return self.up()
+        except BaseException:
+            self.close()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def up(self) -> ChaosStack:
+        from testcontainers.core.network import Network
+
+        self._guard = cleanup.Guard(self.close)
+        swept = cleanup.sweep_orphans(self.client, self.host)
+        if swept:
+            self.progress(f"removed leftovers of dead chaos runs: {', '.join(swept)}")
+        start = time.monotonic()
+        self.network = Network(docker_network_kw={"labels": dict(self.labels)})
+        self.network.name = f"{self.run_id}-net"
+        self.network.create()
+        volume = self.client.volumes.create(name=f"{self.run_id}-pgdata", labels=dict(self.labels))
+        pg = self._postgres(volume.name).start()
+        tp = self._toxiproxy().start()
+        self.pg_port = int(pg.get_exposed_port(5432))
+        self.toxiproxy = Toxiproxy(f"http://127.0.0.1:{tp.get_exposed_port(8474)}")
+        self._wait(self._toxiproxy_up, 30, "toxiproxy's API")
+        self.toxiproxy.create_proxy(PROXY, "0.0.0.0:5432", f"{POSTGRES}:5432")
+        # The engine starts only once Postgres answers: its first connection errors would
+        # otherwise sit in its logs and read as a database fault in every steady state.
+        if not self.wait_postgres_ready(60):
+            raise StackError("Postgres did not become ready within 60s")
+        self._start_engine(self.engine_spec)
+        healthy, last = self.wait_engine_healthy(self.config.startup_timeout_s)
+        if not healthy:
+            raise StackError(f"the engine did not become healthy: {last}")
+        self.progress(f"chaos stack {self.run_id} up in {time.monotonic() - start:.1f}s: "
+                      f"engine {self.engine_url}, toxiproxy {self.toxiproxy.base_url}")
+        return self
+
+    def close(self) -> dict[str, Any]:
+        """Revert toxiproxy, then remove every container, network and volume of this run.
+        Idempotent; returns (and keeps) what it found and what is left."""
+        if self._closed:
+            return self.cleanup_report or {}
+        self._closed = True
+        report: dict[str, Any] = {"run_id": self.run_id, "toxics_at_close": None, "errors": []}
+        with cleanup.sigint_deferred():
+            if self.toxiproxy is not None:
+                try:
+                    report["toxics_at_close"] = self.toxiproxy.toxics()
+                    report["proxy_enabled_at_close"] = self.toxiproxy.enabled(PROXY)
+                    self.toxiproxy.reset()
+                    report["toxics_after_reset"] = self.toxiproxy.toxics()
+                except ToxiproxyError as exc:
+                    report["errors"].append(str(exc))
+                self.toxiproxy.close()
+            left: Leftovers = cleanup.remove_run(self.client, self.run_id, report["errors"])
+            report["leftovers"] = left.to_json()
+            if self._guard is not None:
+                self._guard.release()
+        self.cleanup_report = report
+        self.progress(f"chaos stack {self.run_id} removed"
+                      + ("" if left.empty else f"; LEFT OVER: {left.to_json()}"))
+        return report
+
+    # --- containers ---------------------------------------------------------------------------
+    def _labels(self, service: str) -> dict[str, str]:
+        return {**self.labels, PROJECT_LABEL: self.run_id, SERVICE_LABEL: service}
+
+    def _container(self, image: str, service: str, **kwargs: Any) -> Any:
+        from testcontainers.core.container import DockerContainer
+
+        return DockerContainer(
+            image, name=f"{self.run_id}-{service}", network=self.network,
+            network_aliases=[service], labels=self._labels(service),
+            restart_policy={"Name": "unless-stopped"}, **kwargs,
+        )
+
+    def _postgres(self, volume: str) -> Any:
+        c = self._container(
+            self.config.postgres_image, POSTGRES,
+            command=["postgres", "-c", f"max_connections={self.config.max_connections}"],
+            env={"POSTGRES_USER": DB_USER, "POSTGRES_PASSWORD": self.db_password,
+                 "POSTGRES_DB": DB_NAME},
+        )
+        c.with_volume_mapping(volume, "/var/lib/postgresql/data", "rw")
+        # Published on loopback only: the harness holds connections for pool exhaustion.
+        c.ports["5432/tcp"] = ("127.0.0.1", free_port())
+        return c
+
+    def _toxiproxy(self) -> Any:
+        c = self._container(self.config.toxiproxy_image, TOXIPROXY, command=["-host=0.0.0.0"])
+        c.ports["8474/tcp"] = ("127.0.0.1", free_port())
+        return c
+
+    def _start_engine(self, spec: EngineSpec) -> None:
+        import docker.types
+
+        scheme = "https" if spec.tls else "http"
+        extra: dict[str, Any] = {}
+        if spec.nofile:
+            extra["ulimits"] = [docker.types.Ulimit(name="nofile", soft=spec.nofile,
+                                                    hard=spec.nofile)]
+        c = self._container(
+            self.config.engine_image, ENGINE, env=dict(spec.env),
+            mem_limit=self.config.engine_memory, memswap_limit=self.config.engine_memory,
+            nano_cpus=int((spec.cpus or self.config.engine_cpus) * 1e9),
+            # The reference compose file's healthcheck, every second instead of every 5.
+            healthcheck={"test": ["CMD", "curl", "-fsSk", "-o", "/dev/null",
+                                  f"{scheme}://localhost:{ENGINE_PORT}/health"],
+                         "interval": 1_000_000_000, "timeout": 3_000_000_000, "retries": 3},
+            **extra,
+        )
+        c.tmpfs[DATA_DIR] = f"size={self.config.data_dir_size}"
+        # A fixed host port, like the compose file's 8000: one base URL for the whole session.
+        self.engine_port = self.engine_port or free_port()
+        c.ports[f"{ENGINE_PORT}/tcp"] = ("127.0.0.1", self.engine_port)
+        for path, data in spec.files:
+            c.with_copy_into_container(data, path, 0o600)
+        c.start()
+        self.engine_port = int(c.get_exposed_port(ENGINE_PORT))
+        self.engine_spec = spec
+
+    def container(self, service: str) -> Any:
+        """The docker SDK container of one service of this run (looked up afresh: the engine
+        may have been recreated). Refuses anything without this run's label."""
+        found = self.client.containers.list(
+            all=True, filters={"label": [f"{LABEL}={self.run_id}", f"{SERVICE_LABEL}={service}"]})
+        if not found:
+            raise StackError(f"no {service} container in chaos run {self.run_id}")
+        return ensure_owned(found[0], self.run_id)
+
+    def mark_window(self) -> None:
+        """Start the incident window now, on a whole second: Docker's event filter counts in
+        seconds, so events of a container removed just before must fall outside it."""
+        time.sleep(math.ceil(time.time()) - time.time() + 0.01)
+        self.window_start = float(math.floor(time.time()))
+
+    def recreate_engine(self, spec: EngineSpec, wait: bool = False) -> None:
+        """Replace only the engine container (same name, labels, network alias and host port).
+        The incident window restarts after the old one is gone."""
+        old = self.container(ENGINE)
+        old.remove(force=True, v=True)
+        self.mark_window()
+        self._start_engine(spec)
+        if wait:
+            healthy, last = self.wait_engine_healthy(self.config.startup_timeout_s)
+            if not healthy:
+                raise StackError(f"the recreated engine ({spec.name}) is not healthy: {last}")
+
+    # --- where things are ------------------------------------------------------------------
+    @property
+    def engine_url(self) -> str:
+        scheme = "https" if self.engine_spec.tls else "http"
+        return f"{scheme}://127.0.0.1:{self.engine_port}"
+
+    def settings(self, **overrides: Any) -> Settings:
+        """Settings that point the unchanged checks at this stack, with short samples."""
+        window = max(1, int(time.time()) - int(self.window_start))
+        values: dict[str, Any] = {
+            "target": "compose", "compose_project": self.run_id, "base_url": self.engine_url,
+            "service": ENGINE, "db_service": POSTGRES, "cpu_sample_s": 0.5,
+            "http_timeout_s": 3.0, "check_timeout_s": 6.0, "event_window_s": window,
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+    def target(self) -> ComposeTarget:
+        """The target the checks diagnose: this stack's Compose project, logs and events of
+        the current incident window only."""
+        return WindowedComposeTarget(self.settings(), self.window_start)
+
+    def pg_connect_kwargs(self) -> dict[str, Any]:
+        """The harness's own connection to Postgres (published on loopback only)."""
+        return {"host": "127.0.0.1", "port": self.pg_port, "user": DB_USER,
+                "password": self.db_password, "dbname": DB_NAME, "connect_timeout": 3}
+
+    # --- waiting ---------------------------------------------------------------------------
+    def _wait(self, ok: Callable[[], bool], timeout_s: float, what: str) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not ok():
+            if time.monotonic() > deadline:
+                raise StackError(f"{what} not ready within {timeout_s:.0f}s")
+            time.sleep(0.2)
+
+    def _toxiproxy_up(self) -> bool:
+        try:
+            assert self.toxiproxy is not None
+            self.toxiproxy.version()
+            return True
+        except ToxiproxyError:
+            return False
+
+    def wait_postgres_ready(self, timeout_s: float) -> bool:
+        """pg_isready over TCP: the init script's temporary server listens on the socket only."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                c = self.container(POSTGRES)
+                if c.status == "running" and c.exec_run(
+                        ["pg_isready", "-h", "127.0.0.1", "-U", DB_USER, "-d", DB_NAME,
+                         "-t", "2"]).exit_code == 0:
+                    return True
+            except Exception as exc:  # the container may be between states
+                log.debug("postgres not ready yet: %s", exc)
+            time.sleep(0.2)
+        return False
+
+    def engine_health(self, client: Any) -> tuple[bool, str]:
+        a = http.get(client, self.engine_url + "/health", 3.0)
+        body_ok = isinstance(a.body, dict) and a.body.get("status") == "healthy"
+        return a.status == 200 and body_ok, a.summary()
+
+    def wait_engine_healthy(self, timeout_s: float) -> tuple[bool, str]:
+        deadline = time.monotonic() + timeout_s
+        last = "no answer yet"
+        with http.make_client(3.0, verify=False) as client:
+            while time.monotonic() < deadline:
+                ok, last = self.engine_health(client)
+                if ok:
+                    return True, last
+                time.sleep(0.2)
+        return False, last
