@@ -364,8 +364,10 @@ def report_lines(r: dict[str, Any]) -> list[str]:
     ]
     for name in ("before", "during", "recovering", "after"):
         p = ph[name]
-        lines.append(f"  {name:<10} {p['seconds']:>3} s  {p['rps']:>7} req/s  failures {p['failures']:>5}  "
-                     f"p95 median {p['p95_ms_median_of_seconds']} ms, worst {p['p95_ms_worst_second']} ms")
+        p95 = (f"p95 median {p['p95_ms_median_of_seconds']:.0f} ms, worst {p['p95_ms_worst_second']:.0f} ms"
+               if p["p95_ms_worst_second"] is not None else "no answers")
+        lines.append(f"  {name:<10} {p['seconds']:>3} s {p['rps']:>7} req/s  "
+                     f"failures {p['failures']:>5}  {p95}")
     w = r.get("writes")
     if w:
         lines.append(f"ACKNOWLEDGED WRITES read back: {w['checked'] - w['lost'] - w['mismatched']}/"
