@@ -24,9 +24,10 @@ PARAMS = [pytest.param(e, id=e.id, marks=pytest.mark.runbook(",".join(cause(e.ca
 # its owner. Only detection may fail for these: recovery, writes and revert are still held to
 # account, and a fixed table turns the test into an XPASS. The JSON keeps the real verdict.
 KNOWN_DETECTION_GAPS = {
-    exp_id: "a SIGKILL of the engine (no OOM) is ranked as 'oom': exit code 137 scores for oom "
-            "although running.oom_killed passes, and no 'crash' signal covers the restart "
-            "history (running.restarts) or a kill without a kill request"
+    exp_id: "causes.py does not rank a SIGKILL of the engine as 'crash' when nothing asked for "
+            "the kill: exit code 137 scores for 'oom' even though running.oom_killed passes "
+            "(Docker saw no OOM), and no 'crash' signal reads the restart history "
+            "(running.restarts)"
     for exp_id in ("crash", "crash-loop")
 }
 

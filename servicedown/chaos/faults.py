@@ -204,7 +204,10 @@ class FdFlood(Fault):
                              "(baseline 'low-nofile')")
         wanted = nofile + int(self.params.get("extra", 32))
         failed = 0
+        deadline = time.monotonic() + 15
         for _ in range(wanted):
+            if time.monotonic() > deadline:
+                break
             try:
                 self._socks.append(socket.create_connection(("127.0.0.1", stack.engine_port),
                                                             timeout=1.0))
