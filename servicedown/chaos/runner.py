@@ -160,6 +160,9 @@ class Runner:
                 results, _ = self.poll()
                 failing = failed_ids(results)
                 if not failing:
+                    if "failing" in act.detail:  # say what held it up, not that it still does
+                        act.detail["failing_before"] = act.detail["failing"]
+                    act.detail["failing"] = []
                     return
                 act.detail["failing"] = failing
                 if not fresh and set(failing) <= HISTORY_CHECKS:
