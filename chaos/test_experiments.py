@@ -23,13 +23,9 @@ PARAMS = [pytest.param(e, id=e.id, marks=pytest.mark.runbook(",".join(cause(e.ca
 # Detection gaps of the causes table (servicedown/causes.py) that are known and reported to
 # its owner. Only detection may fail for these: recovery, writes and revert are still held to
 # account, and a fixed table turns the test into an XPASS. The JSON keeps the real verdict.
-KNOWN_DETECTION_GAPS = {
-    exp_id: "causes.py does not rank a SIGKILL of the engine as 'crash' when nothing asked for "
-            "the kill: exit code 137 scores for 'oom' even though running.oom_killed passes "
-            "(Docker saw no OOM), and no 'crash' signal reads the restart history "
-            "(running.restarts)"
-    for exp_id in ("crash", "crash-loop")
-}
+# Experiments whose detection the causes table cannot make yet: id -> why (xfail, not skip:
+# recovery, writes and revert still fail the test).
+KNOWN_DETECTION_GAPS: dict[str, str] = {}
 
 
 def detection_problems(r: ExperimentResult) -> list[str]:

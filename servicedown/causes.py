@@ -97,7 +97,8 @@ NETWORK = (r"timeout expired|timed out|could not translate host|name or service 
 SHUTDOWN = r"database system is (?:shutting down|starting up)|terminating connection|rejecting"
 SLOW = r"slow|budget|timed out|timeout"
 # The platform recorded a kill request before the exit (docker kill, a stop that timed out).
-KILL_REQUEST = r"\bkill signal=\d+"
+# or the platform, which records OOM kills, recorded none for a SIGKILL.
+KILL_REQUEST = r"\bkill signal=\d+|not the OOM killer"
 TLS = r"\btls|certificate|\bssl"
 MISSING = r"secret: \w+ - [^\n]{0,60}must be set|missing|not set\b|is empty"
 WEAK_SHORT = r"weak|at least \d+ characters|too short|invalid|must be a number"

@@ -44,6 +44,7 @@ def run_checks(settings: Settings, target: Target, only: Iterable[str] | None = 
                ctx: Context | None = None) -> list[CheckResult]:
     """Every registered check (or `only` those), concurrently; results in registry order."""
     specs = [s for s in all_checks().values() if only is None or s.id in set(only)]
+    own_ctx = ctx is None
     ctx = ctx or Context(settings, target)
     # Checks wait on shared facts (state, logs, HTTP), so each gets its own thread: the
     # slowest fact, not the sum, bounds the run.
@@ -67,4 +68,6 @@ def run_checks(settings: Settings, target: Target, only: Iterable[str] | None = 
     for r in results:
         r.message = redactor(r.message)
         r.evidence = mask(r.evidence, redactor)
+    if own_ctx:
+        ctx.close()
     return results

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from servicedown.diagnosis.context import Context
 from servicedown.diagnosis.registry import Finding, bad, check, ok, skip
+from servicedown.targets.base import ServiceState
 
 CMD = ("docker-compose ps qbitel-engine | kubectl get pods -l app=qbitel-engine -n qbitel"
        " | systemctl status qbitel")
@@ -76,6 +77,9 @@ def exit_code(ctx: Context) -> Finding:
         return ok(f"last exit code {code}", **st.evidence())
     hint = {137: " (SIGKILL: OOM killer or kill -9)", 139: " (segmentation fault)",
             143: " (SIGTERM)", 1: " (the application exited with an error)"}.get(code or -1, "")
+    if code == 137 and st.oom_killed is False and not st.oom_events and _events_readable(st):
+        # The platform records OOM kills (Docker's oom event, Kubernetes' OOMKilled): none here.
+        hint = " (SIGKILL, not the OOM killer: the platform recorded no OOM kill)"
     return bad(f"last exit code {code}{hint}" + (f", result {st.result}" if st.result else ""),
                **st.evidence())
 
@@ -98,3 +102,7 @@ def oom_killed(ctx: Context) -> Finding:
         return skip("the platform cannot tell whether the last exit was an OOM kill",
                     **st.evidence())
     return ok("no OOM kill recorded", **st.evidence())
+
+
+def _events_readable(st: ServiceState) -> bool:
+    return not any(e.startswith("events unavailable") for e in st.events)

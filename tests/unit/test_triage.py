@@ -441,6 +441,13 @@ def test_exit_137_after_a_kill_request_is_a_crash_not_oom():
     assert ranking(r) == ["crash"]
 
 
+def test_sigkill_without_an_oom_record_is_a_crash():
+    r = run({"running.restarts": "exited 1 time(s) in the last 10 min: 12:00:01 die exitCode=137",
+             "running.exit_code": "last exit code 137 (SIGKILL, not the OOM killer: the platform "
+                                  "recorded no OOM kill)"})
+    assert ranking(r) == ["crash"]
+
+
 def test_engine_stopped_cleanly_is_a_crash():
     assert ranking(run({"running.state": "not running: status 'exited', last exit code 0"})) == ["crash"]
 

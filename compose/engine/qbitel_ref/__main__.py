@@ -6,16 +6,21 @@ web stack is even imported), then settings, then the server.
 
 from __future__ import annotations
 
-import logging
-import os
 import signal
-import ssl
 import sys
-from types import FrameType
 
-from .logging_setup import configure_logging
-from .settings import SettingsError, environment_name
-from .validation import validate_startup
+# First of all: as PID 1 a SIGTERM without a handler is ignored, so a `docker stop` that
+# arrives while the imports below run would wait for its SIGKILL.
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+
+import logging  # noqa: E402
+import os  # noqa: E402
+import ssl  # noqa: E402
+from types import FrameType  # noqa: E402
+
+from .logging_setup import configure_logging  # noqa: E402
+from .settings import SettingsError, environment_name  # noqa: E402
+from .validation import validate_startup  # noqa: E402
 
 logger = logging.getLogger("qbitel_ref")
 
