@@ -10,11 +10,19 @@ UP_TIMEOUT="${QBITEL_UP_TIMEOUT:-120}"
 export COMPOSE_PROJECT_NAME="${COMPOSE_PROJECT_NAME:-qbitel}"
 compose() { (cd "$COMPOSE_DIR" && timeout --kill-after=10 300 docker-compose "$@"); }
 
-# Secrets are random per machine, kept out of git, and never printed.
+# Secrets are random per machine, kept out of git, and never printed. They live in the cache,
+# not the clone: every clone on this machine drives the same pinned project, whose Postgres
+# volume was initialised with the first password.
 ensure_secrets() {
-    local f="$COMPOSE_DIR/.secrets.env"
-    if [ ! -s "$f" ]; then
-        python3 - "$f" "$COMPOSE_DIR/.postgres.env" <<'PY'
+    local dir="$SERVICEDOWN_CACHE/stack-$COMPOSE_PROJECT_NAME"
+    if [ ! -s "$dir/secrets.env" ] || [ ! -s "$dir/postgres.env" ]; then
+        # Without the secrets, an existing database volume has a password nobody knows.
+        if [ -n "$(docker volume ls -q --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME")" ]; then
+            info "no stack secrets in the cache: removing the old stack and its volumes"
+            down
+        fi
+        mkdir -p "$dir" && chmod 700 "$dir"
+        python3 - "$dir/secrets.env" "$dir/postgres.env" <<'PY'
 import os, secrets, sys
 db = secrets.token_urlsafe(24)
 vals = {"DATABASE_PASSWORD": db, "JWT_SECRET": secrets.token_urlsafe(48),
@@ -24,8 +32,10 @@ for path, items in ((sys.argv[1], vals), (sys.argv[2], {"POSTGRES_PASSWORD": db}
     with os.fdopen(fd, "w") as fh:
         fh.writelines(f"{k}={v}\n" for k, v in items.items())
 PY
-        info "generated stack secrets in compose/.secrets.env (mode 600)"
+        info "generated stack secrets in $dir (mode 600)"
     fi
+    install -m 600 "$dir/secrets.env" "$COMPOSE_DIR/.secrets.env"
+    install -m 600 "$dir/postgres.env" "$COMPOSE_DIR/.postgres.env"
 }
 
 # Port 8000 may be held by something else (or by a stack of another project).
