@@ -46,6 +46,16 @@ systemd-down:
 	@scripts/bootstrap.sh docker
 	@scripts/systemd-host.sh down
 
+# A real Kubernetes API server on loopback (kube-apiserver built from source, cached; etcd),
+# for `pytest checks/ --target kubernetes` without a cluster. tests/kubernetes starts its own.
+.PHONY: k8s-up k8s-down
+k8s-up:
+	@scripts/k8s-apiserver.sh up
+	@scripts/k8s-apiserver.sh env
+
+k8s-down:
+	@scripts/k8s-apiserver.sh down
+
 # The incident run against the running stack (read-only). Exit code = checks' verdict.
 checks:
 	@mkdir -p $(REPORTS)
