@@ -8,10 +8,12 @@ project folder work alike.
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from datetime import UTC, datetime
 from typing import Any
 
+from servicedown import kernlog
 from servicedown.config import Settings
 from servicedown.targets.base import ExecResult, ServiceState, Target, TargetError
 
@@ -128,6 +130,15 @@ class ComposeTarget(Target):
         running = bool(st.get("Running"))
         # A running container's ExitCode is reset; its last exit lives on in the die events.
         exit_code = st.get("ExitCode") if not running or last_exit is None else last_exit
+        oom_killed: bool | None = bool(st.get("OOMKilled"))
+        kernel = self._kernel_ooms(c)
+        if kernel:
+            events.append(f"{datetime.fromtimestamp(kernel[-1], UTC):%H:%M:%S} kernel: "
+                          f"{len(kernel)} OOM kill(s) in this container's memory cgroup")
+            ooms = max(ooms, len(kernel))
+        elif kernel is None and running and dies:
+            # Restarted since: OOMKilled was reset, and the event buffer may have lost the oom.
+            oom_killed = None if not ooms else oom_killed
         hc = c.attrs.get("HostConfig", {})
         return ServiceState(
             exists=True,
@@ -137,7 +148,7 @@ class ComposeTarget(Target):
             restart_count=c.attrs.get("RestartCount"),
             restarting=bool(st.get("Restarting")),
             exit_code=exit_code,
-            oom_killed=bool(st.get("OOMKilled")),
+            oom_killed=oom_killed,
             uptime_s=uptime,
             events=events,
             oom_events=ooms,
@@ -152,10 +163,21 @@ class ComposeTarget(Target):
             },
         )
 
-    def _events(self, c: Any) -> tuple[list[str], int, int, int | None]:
-        """die/oom/kill events of this service in the event window (survive restarts).
+    def _kernel_ooms(self, c: Any) -> list[float] | None:
+        """Kernel OOM kills of this container in the window; None when not readable here."""
+        if not self._local_engine():
+            return None
+        return kernlog.oom_kills(c.id, time.time() - self.settings.event_window_s)
 
-        -> (event lines, oom count, die count, exit code of the last die)."""
+    def _local_engine(self) -> bool:
+        host = os.environ.get("DOCKER_HOST", "")
+        return host in ("", "unix:///var/run/docker.sock", "unix:///run/docker.sock")
+
+    def _events(self, c: Any) -> tuple[list[str], int, int, int | None]:
+        """die/oom/kill events of this container in the event window (they survive restarts
+        by policy; a recreated container is a new one, and a deploy is not a crash).
+
+        -> (event lines, oom count, count of non-zero exits, exit code of the last die)."""
         now = int(time.time())
         since = now - self.settings.event_window_s
         out: list[str] = []
@@ -165,8 +187,7 @@ class ComposeTarget(Target):
             stream = self.client.events(
                 since=since, until=now, decode=True,
                 filters={"type": "container", "event": ["die", "oom", "kill"],
-                         "label": [f"{PROJECT_LABEL}={self.settings.compose_project}",
-                                   f"{SERVICE_LABEL}={self.settings.service}"]},
+                         "container": [c.id]},
             )
             for ev in stream:
                 action = ev.get("Action") or ev.get("status")
@@ -176,10 +197,11 @@ class ComposeTarget(Target):
                     ooms += 1
                     out.append(f"{when} oom")
                 elif action == "die":
-                    dies += 1
                     out.append(f"{when} die exitCode={attrs.get('exitCode', '?')}")
                     with contextlib.suppress(TypeError, ValueError):
                         last_exit = int(attrs.get("exitCode"))
+                    # A clean exit (a stop that drained) is not a crash.
+                    dies += last_exit != 0
                 elif action == "kill":
                     out.append(f"{when} kill signal={attrs.get('signal', '?')}")
         except Exception as exc:  # events enrich the state; their absence is not a failure

@@ -126,4 +126,9 @@ class Engine:
                     logging.ERROR,
                     f"Heartbeat write failed ({what}) in {self.data_dir.path}: {exc}",
                 )
+            if not self.startup.complete:
+                # Startup completes when its conditions hold, whoever asks: under Compose no
+                # kubelet calls /health/startup, and the probe must not time out unasked.
+                deps = await self.checks.run_all()
+                self.startup.evaluate(all(c.status != "fail" for c in deps.values() if c.critical))
             await asyncio.sleep(self.settings.heartbeat_seconds)
