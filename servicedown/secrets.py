@@ -17,6 +17,14 @@ WEAK_CHECKED = ("DATABASE_PASSWORD", "JWT_SECRET")
 
 OK, ERROR, CRITICAL = "ok", "error", "critical"
 
+# What a target returns for a variable set from a secret store it must not read (a
+# Kubernetes secretKeyRef): present, but its value cannot be judged here.
+SECRET_REF = "<valueFrom reference present; value not read by design>"
+
+
+def is_secret_ref(value: object) -> bool:
+    return value == SECRET_REF
+
 
 @dataclass(frozen=True)
 class SecretReport:
@@ -28,6 +36,7 @@ class SecretReport:
     weak_patterns: list[str] = field(default_factory=list)
     too_short: bool = False  # only for a present value; a missing one is `present=False`
     severity: str = OK  # "ok" | "error" | "critical", as the engine would log it
+    value_read: bool = True  # False: set from a secret reference, present but not judged
 
     @property
     def ok(self) -> bool:
@@ -52,6 +61,8 @@ def assess_one(name: str, value: str | bytes | None) -> SecretReport:
         value = value.decode("utf-8", "replace")
     if not isinstance(value, str) or not value:
         return SecretReport(name, present=False, length=0, severity=CRITICAL)
+    if is_secret_ref(value):
+        return SecretReport(name, present=True, length=0, value_read=False)
     lowered = value.lower()
     weak = [p for p in WEAK_PATTERNS if p in lowered] if name in WEAK_CHECKED else []
     too_short = len(value) < MIN_LENGTH.get(name, 0)

@@ -28,8 +28,15 @@ def _reports(ctx: Context) -> list[secrets.SecretReport] | None:
 
 
 def _describe(r: secrets.SecretReport) -> dict:
+    if not r.value_read:
+        return {"present": True, "source": "secret reference", "value_read": False}
     return {"present": r.present, "length": r.length, "weak_patterns": r.weak_patterns,
             "too_short": r.too_short, "severity": r.severity}
+
+
+def _presence(r: secrets.SecretReport) -> str:
+    return f"{r.name} (from a secret reference, value not read)" if not r.value_read \
+        else f"{r.name} ({r.length} chars)"
 
 
 @check("startup.env", "cause-4.2,resolution-2", "required variables are set", ENV_CMD)
@@ -41,7 +48,7 @@ def required_env(ctx: Context) -> Finding:
     gone = secrets.missing(reports)
     if gone:
         return bad("missing required variable(s): " + ", ".join(r.name for r in gone), **ev)
-    return ok("all set: " + ", ".join(f"{r.name} ({r.length} chars)" for r in reports), **ev)
+    return ok("all set: " + ", ".join(_presence(r) for r in reports), **ev)
 
 
 @check("startup.secrets", "cause-4.1,resolution-2", "secrets long enough and not weak", ENV_CMD)
@@ -53,10 +60,16 @@ def secret_strength(ctx: Context) -> Finding:
     weak = secrets.weak_or_short(reports)
     if weak:
         return bad("; ".join(p for r in weak for p in r.problems), **ev)
-    present = [r for r in reports if r.present]
-    if not present:
+    judged = [r for r in reports if r.present and r.value_read]
+    refs = [r.name for r in reports if not r.value_read]
+    if not judged:
+        if refs:
+            return skip(f"values not readable by design: {', '.join(refs)} come from secret "
+                        "references, which are never read; the engine's own startup validation "
+                        "judges them (startup.validation)", **ev)
         return skip("no required secret is set (see startup.env)", **ev)
-    return ok("present secrets pass the engine's length and weak-pattern rules", **ev)
+    msg = "present secrets pass the engine's length and weak-pattern rules"
+    return ok(msg + (f"; not judged (value not read): {', '.join(refs)}" if refs else ""), **ev)
 
 
 @check("startup.validation", "cause-4.1,resolution-1", "the last startup validation passed",

@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import quote
 
 from servicedown.config import Settings
-from servicedown.secrets import REQUIRED
+from servicedown.secrets import REQUIRED, SECRET_REF, is_secret_ref  # noqa: F401 (re-exported)
 from servicedown.targets.base import ExecResult, NotSupported, ServiceState, Target, TargetError
 
 ENGINE_CONTAINER = "ai-engine"  # the real engine's container name; otherwise the first one
@@ -35,7 +35,6 @@ RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"  # what `kubectl rollout rest
 # environment()'s value for a variable set from a Secret (secretKeyRef, or envFrom secretRef):
 # present, value not read. Long enough and free of the engine's weak words so that a check
 # that does not know it cannot fail on it; startup.secrets recognises it and skips the value.
-SECRET_REF = "<valueFrom reference present; value not read by design>"
 # Waiting reasons that mean the container cannot run (not the normal ContainerCreating).
 BAD_WAITING = ("CrashLoopBackOff", "CreateContainerConfigError", "CreateContainerError",
                "ImagePullBackOff", "ErrImagePull", "ErrImageNeverPull", "InvalidImageName",
@@ -48,10 +47,6 @@ MAX_LISTED = 3  # not-ready pods named in the one-line status
 _SECRET_NOT_FOUND = re.compile(r'secret "([^"]+)" not found', re.IGNORECASE)
 _KEY_NOT_FOUND = re.compile(r"couldn't find key (\S+) in Secret [^/\s]+/(\S+)")
 
-
-def is_secret_ref(value: object) -> bool:
-    """True for environment() values that stand for a Secret's value (never read)."""
-    return value == SECRET_REF
 
 
 class ApiError(TargetError):

@@ -82,3 +82,11 @@ def test_no_value_in_repr_str_problems_or_fields():
 def test_bytes_and_odd_values_do_not_raise():
     assert assess_one("JWT_SECRET", b"\xff" * 40).length == 40
     assert assess_one("JWT_SECRET", 12345).present is False  # type: ignore[arg-type]
+
+
+def test_a_secret_reference_is_present_but_not_judged():
+    from servicedown.secrets import SECRET_REF, assess_one, weak_or_short
+
+    r = assess_one("JWT_SECRET", SECRET_REF)
+    assert r.present and not r.value_read and r.ok and weak_or_short([r]) == []
+    assert SECRET_REF not in repr(r)  # a report never holds a value
