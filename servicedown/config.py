@@ -45,7 +45,7 @@ class Settings:
     http_timeout_s: float = 5.0
     latency_budget_s: float = 1.0
     check_timeout_s: float = 7.0
-    cpu_sample_s: float = 1.0
+    cpu_sample_s: float = 0.5
     cpu_threshold: float = 0.90
     memory_threshold: float = 0.90
     disk_threshold: float = 0.95
