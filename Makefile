@@ -21,6 +21,8 @@ help:
 	@echo "make load-fault  load while a database fault comes and goes (private stack): budget, recovery"
 	@echo "make lint        ruff"
 	@echo "make coverage    the project's runbook: each item -> checks -> chaos experiments -> MTTD/MTTR"
+	@echo "make report      the post-mortem page and Markdown draft from reports/"
+	@echo "make systemd-up  a systemd host with the engine as qbitel.service (make k8s-up: a real API server)"
 
 bootstrap:
 	@scripts/bootstrap.sh all
@@ -67,6 +69,7 @@ checks:
 # which and why, and the failure is printed); `make checks` alone keeps the checks' exit code.
 demo: stack-up
 	@$(MAKE) --no-print-directory checks || echo "some checks failed: the post-mortem below says which and why"
+	@$(MAKE) --no-print-directory coverage >/dev/null
 	@$(MAKE) --no-print-directory report
 
 # The post-mortem page and its Markdown draft from whatever results reports/ holds.

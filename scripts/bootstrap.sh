@@ -134,9 +134,10 @@ ensure_base_image() {
     if [ ! -s "$tar" ]; then
         command -v mmdebstrap >/dev/null || die "mmdebstrap is missing" "run 'scripts/bootstrap.sh packages' as root"
         step "building the Debian bookworm rootfs with mmdebstrap (about 1-2 min)"
+        # --format: mmdebstrap picks the format from the name, and a ".tmp" name is a folder.
         quiet_run 900 "$SERVICEDOWN_CACHE/logs/mmdebstrap.log" \
-            mmdebstrap --variant=minbase --include="$BASE_PACKAGES" bookworm "$tar.tmp" \
-            || { rm -f "$tar.tmp"; die "mmdebstrap failed (log above)" "check that Debian's package mirror is reachable"; }
+            mmdebstrap --variant=minbase --format=tar --include="$BASE_PACKAGES" bookworm "$tar.tmp" \
+            || { rm -rf "$tar.tmp"; die "mmdebstrap failed (log above)" "check that Debian's package mirror is reachable"; }
         mv "$tar.tmp" "$tar"
     fi
     step "importing $BASE_IMAGE"

@@ -15,10 +15,22 @@ die() {
     exit 1
 }
 
-# Run a command with a time bound, showing its output only when it fails.
+# Run a command with a time bound, its output to a log; every 15 s a progress line (elapsed,
+# the log's last line), and the log's tail when it fails.
 quiet_run() {
     local seconds="$1" logfile="$2"; shift 2
-    if ! timeout --kill-after=10 "$seconds" "$@" >"$logfile" 2>&1; then
+    timeout --kill-after=10 "$seconds" "$@" >"$logfile" 2>&1 &
+    local pid=$! start=$SECONDS rc
+    while kill -0 "$pid" 2>/dev/null; do
+        sleep 1
+        if (( (SECONDS - start) % 15 == 0 )) && kill -0 "$pid" 2>/dev/null; then
+            printf '    ... %ds: %s\n' $((SECONDS - start)) \
+                "$(tail -n 1 "$logfile" 2>/dev/null | tr -d '\r' | cut -c1-100)" >&2
+        fi
+    done
+    wait "$pid"
+    rc=$?
+    if [ "$rc" -ne 0 ]; then
         tail -n 20 "$logfile" >&2
         return 1
     fi
