@@ -31,18 +31,14 @@ def expectation_problems(results: Iterable[CheckResult], must_fail: Iterable[str
     """Each declared expectation the results break, in words."""
     by_id = {r.id: r for r in results}
     problems = []
-    for check in must_fail:
-        r = by_id.get(check)
-        if r is None:
-            problems.append(f"{check} must fail but was not run")
-        elif r.outcome is not Outcome.FAIL:
-            problems.append(f"{check} must fail but was {r.outcome}: {r.message[:160]}")
-    for check in must_pass:
-        r = by_id.get(check)
-        if r is None:
-            problems.append(f"{check} must stay green but was not run")
-        elif r.outcome is not Outcome.PASS:
-            problems.append(f"{check} must stay green but was {r.outcome}: {r.message[:160]}")
+    for checks, wanted, words in ((must_fail, Outcome.FAIL, "must fail"),
+                                  (must_pass, Outcome.PASS, "must stay green")):
+        for check in checks:
+            r = by_id.get(check)
+            if r is None:
+                problems.append(f"{check} {words} but was not run")
+            elif r.outcome is not wanted:
+                problems.append(f"{check} {words} but was {r.outcome}: {r.message[:160]}")
     return problems
 
 
