@@ -12,13 +12,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from servicedown import polling
 from servicedown.chaos.cleanup import leftovers, remove_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,15 +44,11 @@ def _entries(journal: Path) -> list[dict[str, Any]]:
 
 
 def _wait(predicate: Callable[[], Any], timeout_s: float, what: str, proc: Any = None) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        if proc is not None and proc.poll() is not None:
-            break
-        time.sleep(0.2)
-    raise AssertionError(f"{what}: not seen within {timeout_s:.0f}s")
+    value = polling.until(predicate, timeout_s,
+                          give_up=None if proc is None else lambda: proc.poll() is not None)
+    if not value:
+        raise AssertionError(f"{what}: not seen within {timeout_s:.0f}s")
+    return value
 
 
 def _run_id(entries: list[dict[str, Any]]) -> str | None:

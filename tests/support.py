@@ -11,6 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from servicedown import polling
+
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_DIR = ROOT / "compose"
 
@@ -41,14 +43,10 @@ def pytest_checks(tmp_path: Path, *args: str, timeout: float = 90,
 
 def wait_for(predicate: Callable[[], Any], timeout: float, interval: float = 0.5,
              what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
+    value = polling.until(predicate, timeout, interval)
+    if not value:
+        raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+    return value
 
 
 def failed_checks(doc: dict) -> set[str]:

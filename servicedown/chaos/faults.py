@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
+from servicedown import polling
 from servicedown import secrets as secret_rules
 from servicedown.chaos.certs import make_pair
 from servicedown.chaos.cleanup import NotOwned
@@ -45,14 +46,10 @@ def _exec(container: Any, argv: list[str]) -> tuple[int, str]:
 
 def _until(predicate: Callable[[], Any], timeout_s: float, what: str,
            interval_s: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise FaultError(f"{what}: not seen within {timeout_s:.0f}s")
-        time.sleep(interval_s)
+    value = polling.until(predicate, timeout_s, interval_s)
+    if not value:
+        raise FaultError(f"{what}: not seen within {timeout_s:.0f}s")
+    return value
 
 
 def _running(container: Any) -> bool:

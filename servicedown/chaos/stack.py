@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from servicedown import polling
 from servicedown import secrets as secret_rules
 from servicedown.chaos import cleanup
 from servicedown.chaos.cleanup import LABEL, LABEL_HOST, LABEL_PID, Leftovers, ensure_owned
@@ -387,11 +388,8 @@ class ChaosStack:
 
     # --- waiting ---------------------------------------------------------------------------
     def _wait(self, ok: Callable[[], bool], timeout_s: float, what: str) -> None:
-        deadline = time.monotonic() + timeout_s
-        while not ok():
-            if time.monotonic() > deadline:
-                raise StackError(f"{what} not ready within {timeout_s:.0f}s")
-            time.sleep(0.2)
+        if not polling.until(ok, timeout_s):
+            raise StackError(f"{what} not ready within {timeout_s:.0f}s")
 
     def _toxiproxy_up(self) -> bool:
         try:

@@ -14,6 +14,8 @@ from typing import IO, Any
 
 import httpx
 
+from servicedown import polling
+
 ROOT = Path(__file__).resolve().parents[2]
 ENGINE_SRC = ROOT / "compose" / "engine"
 
@@ -152,9 +154,4 @@ class EngineProcess:
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
+    return bool(polling.until(predicate, timeout, interval))
