@@ -27,7 +27,8 @@ from servicedown.chaos import cleanup
 from servicedown.chaos.cleanup import LABEL, LABEL_HOST, LABEL_PID, Leftovers, ensure_owned
 from servicedown.chaos.toxics import Toxiproxy, ToxiproxyError
 from servicedown.config import Settings
-from servicedown.diagnosis import http
+from servicedown.healthy import wait_healthy
+from servicedown.ports import free_port
 from servicedown.targets.base import TargetError
 from servicedown.targets.compose import PROJECT_LABEL, SERVICE_LABEL, ComposeTarget
 
@@ -125,14 +126,6 @@ class WindowedComposeTarget(ComposeTarget):
             raise TargetError(self.missing_message(self.settings.service))
         raw = c.logs(tail=lines, stdout=True, stderr=True, since=float(self.since))
         return raw.decode("utf-8", errors="replace").splitlines()
-
-
-def free_port() -> int:
-    """A free loopback port to publish on. Fixed, not left to Docker: Docker picks a new random
-    port each time a container restarts, and the restart policy restarts the engine."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def make_secret(name: str, length: int = 48) -> str:
@@ -401,31 +394,16 @@ class ChaosStack:
 
     def wait_postgres_ready(self, timeout_s: float) -> bool:
         """pg_isready over TCP: the init script's temporary server listens on the socket only."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            try:
-                c = self.container(POSTGRES)
-                if c.status == "running" and c.exec_run(
-                        ["pg_isready", "-h", "127.0.0.1", "-U", DB_USER, "-d", DB_NAME,
-                         "-t", "2"]).exit_code == 0:
-                    return True
-            except Exception as exc:  # the container may be between states
-                log.debug("postgres not ready yet: %s", exc)
-            time.sleep(0.2)
-        return False
+        return bool(polling.until(self._postgres_ready, timeout_s))
 
-    def engine_health(self, client: Any) -> tuple[bool, str]:
-        a = http.get(client, self.engine_url + "/health", 3.0)
-        body_ok = isinstance(a.body, dict) and a.body.get("status") == "healthy"
-        return a.status == 200 and body_ok, a.summary()
+    def _postgres_ready(self) -> bool:
+        try:
+            c = self.container(POSTGRES)
+            return c.status == "running" and c.exec_run(
+                ["pg_isready", "-h", "127.0.0.1", "-U", DB_USER, "-d", DB_NAME, "-t", "2"]).exit_code == 0
+        except Exception as exc:  # the container may be between states
+            log.debug("postgres not ready yet: %s", exc)
+            return False
 
     def wait_engine_healthy(self, timeout_s: float) -> tuple[bool, str]:
-        deadline = time.monotonic() + timeout_s
-        last = "no answer yet"
-        with http.make_client(3.0, verify=False) as client:
-            while time.monotonic() < deadline:
-                ok, last = self.engine_health(client)
-                if ok:
-                    return True, last
-                time.sleep(0.2)
-        return False, last
+        return wait_healthy(self.engine_url, timeout_s, interval_s=0.2)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import concurrent.futures as cf
 import time
 from collections.abc import Iterable
-from typing import Any
 
 from servicedown.config import Settings
 from servicedown.diagnosis.context import Context
@@ -27,17 +26,6 @@ def _one(spec: CheckSpec, ctx: Context) -> CheckResult:
         f = Finding(Outcome.ERROR, f"{type(exc).__name__}: {str(exc)[:300]}")
     return CheckResult(spec.id, spec.runbook, f.outcome, f.message, f.evidence,
                        time.monotonic() - start)
-
-
-def mask(value: Any, redactor: Redactor) -> Any:
-    """Redact every string inside a JSON-like value."""
-    if isinstance(value, str):
-        return redactor(value)
-    if isinstance(value, dict):
-        return {k: mask(v, redactor) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [mask(v, redactor) for v in value]
-    return value
 
 
 def run_checks(settings: Settings, target: Target, only: Iterable[str] | None = None,
@@ -67,7 +55,7 @@ def run_checks(settings: Settings, target: Target, only: Iterable[str] | None = 
         redactor = Redactor()
     for r in results:
         r.message = redactor(r.message)
-        r.evidence = mask(r.evidence, redactor)
+        r.evidence = redactor.mask_json(r.evidence)
     if own_ctx:
         ctx.close()
     return results
