@@ -305,6 +305,11 @@ def _finish(environment: Environment, **_: Any) -> None:
     environment.process_exit_code = gates.exit_code(results)
 
 
+def _announce_start(**_: Any) -> None:
+    """run_load.py times a fault from this line, not from words of Locust's own log."""
+    print(gates.STARTED_LINE, file=sys.stderr, flush=True)
+
+
 def _ship_series(client_id: str, data: dict[str, Any], **_: Any) -> None:
     data["sd_series"] = SERIES.take_wire()
     END.last_report = time.monotonic()
@@ -328,6 +333,7 @@ def _wire(environment: Environment, **_: Any) -> None:
     elif isinstance(runner, LocalRunner):
         events.test_stop.add_listener(_local_collects)
     if runner is not None:
+        events.test_start.add_listener(_announce_start)
         END.writer = gevent.spawn(_series_writer, environment)
         events.quitting.add_listener(_finish)
 

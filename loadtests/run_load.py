@@ -30,7 +30,7 @@ from typing import IO, Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from loadtests import timeline  # noqa: E402
+from loadtests import gates, timeline  # noqa: E402
 from servicedown.ports import free_port  # noqa: E402
 
 LOCUSTFILE = ROOT / "loadtests" / "locustfile.py"
@@ -113,10 +113,10 @@ class LocustRun:
             line = raw.decode("utf-8", "replace")
             self._log.write(line)
             self.tail.append(line.rstrip())
-            if "Ramping to" in line or "Sending spawn jobs" in line:
+            if line.startswith(gates.STARTED_LINE):
                 self.started.set()
             # The verdict lines show even with --quiet.
-            if self.echo or line.startswith(("GATE ", "LOAD GATES")):
+            if self.echo or line.startswith(gates.VERDICT_PREFIXES):
                 sys.stdout.write(line)
                 sys.stdout.flush()
 
