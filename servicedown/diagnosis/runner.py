@@ -7,8 +7,9 @@ import time
 from collections.abc import Iterable
 
 from servicedown.config import Settings
+from servicedown.diagnosis.catalog import all_checks
 from servicedown.diagnosis.context import Context
-from servicedown.diagnosis.registry import CheckSpec, Finding, all_checks
+from servicedown.diagnosis.registry import CheckSpec, Finding
 from servicedown.model import CheckResult, Outcome
 from servicedown.redact import Redactor
 from servicedown.targets.base import NotSupported, Target, TargetError

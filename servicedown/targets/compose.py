@@ -13,8 +13,8 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from servicedown import kernlog
 from servicedown.config import Settings
+from servicedown.probes import kernlog
 from servicedown.targets.base import ExecResult, ServiceState, Target, TargetError
 
 PROJECT_LABEL = "com.docker.compose.project"

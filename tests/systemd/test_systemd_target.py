@@ -15,8 +15,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from servicedown import hostfacts
 from servicedown.config import Settings
+from servicedown.probes import hostfacts
 from servicedown.targets.base import ServiceState, TargetError
 from servicedown.targets.systemd import OOM_MATCH_BEFORE_S, SystemdTarget
 from tests.support import ROOT, wait_for
