@@ -6,13 +6,14 @@ import concurrent.futures as cf
 import time
 from collections.abc import Iterable
 
+from servicedown.backends.command import BackendError
 from servicedown.config import Settings
 from servicedown.diagnosis.catalog import all_checks
 from servicedown.diagnosis.context import Context
 from servicedown.diagnosis.registry import CheckSpec, Finding
 from servicedown.model import CheckResult, Outcome
 from servicedown.redact import Redactor
-from servicedown.targets.base import NotSupported, Target, TargetError
+from servicedown.targets.base import NotSupported, Target
 
 
 def _one(spec: CheckSpec, ctx: Context) -> CheckResult:
@@ -21,7 +22,7 @@ def _one(spec: CheckSpec, ctx: Context) -> CheckResult:
         f = spec.func(ctx)
     except NotSupported as exc:
         f = Finding(Outcome.SKIP, str(exc))
-    except TargetError as exc:
+    except BackendError as exc:
         f = Finding(Outcome.ERROR, str(exc))
     except Exception as exc:  # a broken check says so in one line; it never stops the run
         f = Finding(Outcome.ERROR, f"{type(exc).__name__}: {str(exc)[:300]}")
