@@ -1,7 +1,8 @@
 """Entry point: `python -m qbitel_ref`.
 
-Order matters: logging, then startup validation (fast, no network, before the
-web stack is even imported), then settings, then the server.
+Order matters: the profile (it picks the log format), logging, then startup
+validation (fast, no network, before the web stack is even imported), then
+settings, then the server.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 uvicorn's own handlers would stop at once and re-raise SIGTERM afterwards;
 the engine instead drains (503 + Retry-After) for QBITEL_DRAIN_SECONDS, then
 stops the server and exits 0. It must work as PID 1, where a signal without
-a handler is ignored.
+a handler is ignored. The real-shape profile serves through real_shape/server.py,
+with the same signal handling.
 """
 
 from __future__ import annotations
