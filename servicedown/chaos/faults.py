@@ -18,6 +18,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
+import psycopg
+from testcontainers.core.transferable import build_transfer_tar
+
 from servicedown import polling
 from servicedown import secrets as secret_rules
 from servicedown.backends.command import CommandResult
@@ -357,8 +360,6 @@ class HoldConnections(Fault[StackHost]):
         self._conns: list[Any] = []
 
     def inject(self, stack: StackHost) -> dict[str, Any]:
-        import psycopg
-
         kwargs = stack.pg_connect_kwargs() | {"application_name": "servicedown-chaos-hold"}
         limit = stack.config.max_connections + 5
         deadline = time.monotonic() + 30
@@ -521,8 +522,6 @@ class TlsFiles(Fault[StackHost]):
 
 
 def _put(container: Any, path: str, data: bytes) -> None:
-    from testcontainers.core.transferable import build_transfer_tar
-
     if not container.put_archive("/", build_transfer_tar(data, path.lstrip("/"), 0o600)):
         raise FaultError(f"could not write {path} into {container.name}")
 
