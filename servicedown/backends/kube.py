@@ -16,6 +16,11 @@ import time
 from typing import Any
 from urllib.parse import quote
 
+import urllib3
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+from kubernetes.stream import ws_client
+
 from servicedown.backends.command import TIMED_OUT, BackendError, CallTimeout, CommandResult, within
 
 USER_AGENT = "servicedown/kubernetes-target"
@@ -77,8 +82,6 @@ class KubeBackend:
             return self._api
 
     def _connect(self) -> Any:
-        from kubernetes import client, config
-
         cfg = client.Configuration()
         path = self.kubeconfig
         try:
@@ -114,9 +117,6 @@ class KubeBackend:
                 content_type: str | None = None) -> bytes:
         """One bounded REST call -> the body; ApiError for an error status, BackendError when
         the API cannot be reached."""
-        import urllib3
-        from kubernetes.client.exceptions import ApiException
-
         api = self.api()
         headers = {"Accept": accept}
         if content_type:
@@ -185,8 +185,6 @@ class KubeBackend:
         The websocket is opened directly rather than through CoreV1Api and `stream()`:
         that one swaps the shared client's transport while it runs (the concurrent checks'
         REST calls would go over the websocket), and building CoreV1Api costs a second."""
-        from kubernetes.stream import ws_client
-
         api = self.api()
         query = [("command", a) for a in argv] + [
             ("container", container), ("stdout", "true"), ("stderr", "true"), ("stdin", "false"),

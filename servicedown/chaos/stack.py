@@ -21,10 +21,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import docker
+import docker.types
+from testcontainers.core.config import testcontainers_config
+from testcontainers.core.container import DockerContainer
+from testcontainers.core.network import Network
+
 from servicedown import polling
 from servicedown import secrets as secret_rules
 from servicedown.backends.docker import DockerBackend
 from servicedown.chaos import cleanup
+from servicedown.chaos.certs import make_pair
 from servicedown.chaos.cleanup import LABEL, LABEL_HOST, LABEL_PID, Leftovers, ensure_owned
 from servicedown.chaos.toxics import Toxiproxy, ToxiproxyError
 from servicedown.config import Settings
@@ -119,11 +126,7 @@ class ChaosStack:
                  progress: Callable[[str], None] | None = None) -> None:
         # Ryuk would need an image that is not always there; cleanup is the harness's own.
         os.environ["TESTCONTAINERS_RYUK_DISABLED"] = "true"
-        from testcontainers.core.config import testcontainers_config
-
         testcontainers_config.ryuk_disabled = True
-        import docker
-
         self.config = config or StackConfig.from_env()
         self.run_id = f"sdchaos-{secrets.token_hex(5)}"
         self.host = socket.gethostname()
@@ -145,8 +148,6 @@ class ChaosStack:
 
     # --- what the engine is made from ------------------------------------------------------
     def _baselines(self) -> dict[str, EngineSpec]:
-        from servicedown.chaos.certs import make_pair
-
         env = {
             "QBITEL_ENVIRONMENT": "production",
             "DATABASE_HOST": TOXIPROXY,
@@ -186,8 +187,6 @@ class ChaosStack:
         self.close()
 
     def up(self) -> ChaosStack:
-        from testcontainers.core.network import Network
-
         self._guard = cleanup.Guard(self.close)
         swept = cleanup.sweep_orphans(self.client, self.host)
         if swept:
@@ -246,8 +245,6 @@ class ChaosStack:
         return {**self.labels, PROJECT_LABEL: self.run_id, SERVICE_LABEL: service}
 
     def _container(self, image: str, service: str, **kwargs: Any) -> Any:
-        from testcontainers.core.container import DockerContainer
-
         return DockerContainer(
             image, name=f"{self.run_id}-{service}", network=self.network,
             network_aliases=[service], labels=self._labels(service),
@@ -272,8 +269,6 @@ class ChaosStack:
         return c
 
     def _start_engine(self, spec: EngineSpec) -> None:
-        import docker.types
-
         scheme = "https" if spec.tls else "http"
         extra: dict[str, Any] = {}
         if spec.nofile:

@@ -45,7 +45,7 @@ def ready(ctx: Context) -> Finding:
         return skip("this target cannot run pg_isready where the database runs; "
                     "give --db-host/--db-port to probe it from here")
     host, port = _db_endpoint(ctx)
-    verdict, detail = pgwire.pg_ping(host, port, s.db_user, s.db_name, PROBE_TIMEOUT_S)
+    verdict, detail = ctx.network.pg_ping(host, port, s.db_user, s.db_name, PROBE_TIMEOUT_S)
     ev = {"probe": f"{host}:{port}", "verdict": verdict}
     return ok(detail, **ev) if verdict == "accepting" else bad(f"database {verdict}: {detail}", **ev)
 
@@ -78,7 +78,7 @@ def reachable(ctx: Context) -> Finding:
         return skip(f"no way to probe from the engine's side (rc={res.rc}: "
                     f"{res.stderr.strip()[:150]})", **ev)
     if s.target == "url" and s.db_host:
-        verdict, detail = pgwire.pg_ping(host, port, s.db_user, s.db_name, PROBE_TIMEOUT_S)
+        verdict, detail = ctx.network.pg_ping(host, port, s.db_user, s.db_name, PROBE_TIMEOUT_S)
         ev["from"] = "checker"
         return ok(detail, **ev) if verdict == "accepting" else bad(detail, **ev)
     return skip("the engine is not running, so its side cannot be probed", **ev)

@@ -9,6 +9,7 @@ Swapping the platform swaps one object, as testinfra's backends do.
 from __future__ import annotations
 
 import abc
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,6 +107,12 @@ class Target(abc.ABC):
         if res is None or not res.ok:
             return None
         return res.stdout.encode("utf-8", errors="surrogateescape")
+
+    def now(self) -> float:
+        """The time on the platform's side (epoch seconds); recorded with its answers, so a
+        replayed incident is judged at the moment it was recorded."""
+        backend = getattr(self, "backend", None)
+        return backend.now() if backend is not None else time.time()
 
     def service_pid(self) -> str:
         """The service's main PID as seen by run_in_service."""

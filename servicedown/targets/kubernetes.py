@@ -188,7 +188,7 @@ class KubernetesTarget(Target):
                                 detail={"problem": self.missing_message()})
         live = self._live(pods)
         views = [view_pod(p) for p in live]
-        now = datetime.now(UTC)
+        now = datetime.fromtimestamp(self.now(), UTC)
         since = datetime.fromtimestamp(now.timestamp() - self.settings.event_window_s, UTC)
         events, ooms, dies = self._events(live, since)
         statuses = [cs for p in live for cs in container_statuses(p)]

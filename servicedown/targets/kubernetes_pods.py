@@ -4,7 +4,6 @@ as a live one."""
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -183,23 +182,6 @@ def event_line(ev: dict) -> tuple[datetime | None, str]:
         return when, f"{clock(when)} kill signal=15 pod/{obj.get('name')}: {message}{times}"
     return when, (f"{clock(when)} {ev.get('type', 'Normal')} {ev.get('reason', '?')} "
                   f"pod/{obj.get('name')}: {message}{times}")
-
-
-def exit_status(error_channel: str) -> int | None:
-    """The exec's exit code from the API's error channel: 0 on Success, the ExitCode cause
-    otherwise; None when the exec itself was refused (no kubelet, no such container...)."""
-    try:
-        status = json.loads(error_channel or "{}")
-    except ValueError:
-        return None
-    if status.get("status") == "Success":
-        return 0
-    causes = (status.get("details") or {}).get("causes") or []
-    code = next((c.get("message") for c in causes if c.get("reason") == "ExitCode"), None)
-    try:
-        return int(code) if code is not None else None
-    except ValueError:
-        return None
 
 
 def selector_text(selector: dict | None) -> str:

@@ -96,7 +96,7 @@ class SystemdTarget(Target):
         if not answer.exists:
             return ServiceState(exists=False, status="missing",
                                 detail={"problem": self.missing_message(), "unit": self.unit_id})
-        return read.unit_state(answer, self.unit_id, self.settings.event_window_s)
+        return read.unit_state(answer, self.unit_id, self.settings.event_window_s, self.now())
 
     def logs(self, lines: int) -> list[str]:
         res = self._run(["journalctl", "-u", self.unit, "-n", str(lines), "--no-pager",

@@ -145,10 +145,11 @@ class UnitAnswer:
         return self.props.get("LoadState") != "not-found"
 
 
-def unit_state(a: UnitAnswer, unit_id: str, window_s: int) -> ServiceState:
-    """The unit's state, from a state-script answer of a unit that exists."""
+def unit_state(a: UnitAnswer, unit_id: str, window_s: int, now: float) -> ServiceState:
+    """The unit's state, from a state-script answer of a unit that exists; `now` is this side's
+    clock, used when the host did not tell its own."""
     p = a.props
-    now = a.clock[0] if a.clock else datetime.now(UTC).timestamp()
+    now = a.clock[0] if a.clock else now
     events, exits, journal_ooms = journal_events(a.journal, unit_id)
     kernel_ooms, kernel_note = kernel_oom_kills(a.kernel, a.clock, p, a.pid1, unit_id, window_s)
     counters = cgroup_counters(a.cgroup)
