@@ -10,8 +10,8 @@ come first, by score, then by independent corroboration (matched positive FAIL s
 in the table's order; candidates without it follow, each saying so. When no candidate has
 defining evidence the verdict is "cause inconclusive", with what would decide.
 
-Confidence is a cause's share of all the positive evidence (its score over the candidates'
-total), and at most 0.3 without defining evidence.
+Confidence is a cause's share of the evidence (its score over the candidates' total, where a
+candidate without defining evidence counts half), and at most 0.3 without defining evidence.
 """
 
 from __future__ import annotations
@@ -48,10 +48,11 @@ def triage(results: Iterable[CheckResult], causes: Sequence[Cause] = CAUSES) -> 
         return Triage(status, [], checks, **common)
     scored = [s for s in (_score(c, i, checks) for i, c in enumerate(causes)) if s is not None]
     scored.sort(key=lambda s: (not s.defining, -s.score, -s.support, s.index))
-    total = sum(s.score for s in scored) or 1.0
+    # Evidence without a defining check counts half against the others: it is a hint.
+    total = sum(s.score * (1.0 if s.defining else 0.5) for s in scored) or 1.0
     ranked = []
     for rank, s in enumerate(scored):
-        share = s.score / total
+        share = min(s.score / total, 1.0)
         conf = share if s.defining else min(share, MAX_UNSURE)
         ranked.append(_ranked(s, conf, "" if rank == 0 else _why_not_first(s, scored[0], checks)))
     inconclusive = not any(s.defining for s in scored)
@@ -117,7 +118,7 @@ def history(results: Sequence[CheckResult]) -> list[str]:
     for r in results:
         for line in r.evidence.get("history") or []:
             if isinstance(line, str):
-                out.setdefault(f"{r.id}: {_one_line(line)}", None)
+                out.setdefault(_one_line(line), None)
     return list(out)
 
 
