@@ -13,7 +13,8 @@ export QBITEL_PROMETHEUS_PORT="${QBITEL_PROMETHEUS_PORT:-9090}"
 export QBITEL_ALERTMANAGER_PORT="${QBITEL_ALERTMANAGER_PORT:-9093}"
 # The Bearer token Alertmanager sends with each webhook; the receiver checks it from the same file.
 export SERVICEDOWN_WEBHOOK_TOKEN_FILE="${SERVICEDOWN_WEBHOOK_TOKEN_FILE:-$SERVICEDOWN_CACHE/webhook.token}"
-MONITORING_DIR="$COMPOSE_DIR/.monitoring"
+# Rendered per project, so two projects run from one clone keep their own.
+MONITORING_DIR="$COMPOSE_DIR/.monitoring/$COMPOSE_PROJECT_NAME"
 # Container names start with the project's name (docker-compose.yml).
 ENGINE="$COMPOSE_PROJECT_NAME-engine"
 compose() { (cd "$COMPOSE_DIR" && timeout --kill-after=10 300 docker-compose "$@"); }
@@ -49,8 +50,8 @@ PY
     (umask 077 && sed 's/^POSTGRES_PASSWORD=/DATA_SOURCE_PASS=/' "$dir/postgres.env" >"$COMPOSE_DIR/.exporter.env")
 }
 
-# The webhook's token: generated once per machine, kept in the cache like the stack's secrets, and
-# copied root-only beside Alertmanager's configuration. Never printed.
+# The webhook's token: generated once per machine, kept in the cache like the stack's secrets.
+# Never printed.
 ensure_webhook_token() {
     local file="$SERVICEDOWN_WEBHOOK_TOKEN_FILE"
     if [ ! -e "$file" ]; then
@@ -66,14 +67,14 @@ PY
     [ -f "$file" ] && [ -r "$file" ] && [ -s "$file" ] \
         || die "the webhook token file $file is empty or unreadable" \
             "remove it to have a new one generated, or set SERVICEDOWN_WEBHOOK_TOKEN_FILE to a file holding the token"
-    install -m 600 "$file" "$MONITORING_DIR/alertmanager/webhook.token"
 }
 
 # Prometheus's and Alertmanager's configuration, from compose/monitoring/ and the settings.
 render_monitoring() {
     python3 "$REPO_ROOT/scripts/monitoring_config.py" render "$MONITORING_DIR" \
         || die "rendering the monitoring configuration failed (above)" "fix the setting it names and run again"
-    ensure_webhook_token
+    # Root-only beside Alertmanager's configuration, which reads it as credentials_file.
+    install -m 600 "$SERVICEDOWN_WEBHOOK_TOKEN_FILE" "$MONITORING_DIR/alertmanager/webhook.token"
     # A changed configuration changes this label, and `up` recreates the container.
     QBITEL_MONITORING_CONFIG_HASH=$(cd "$MONITORING_DIR" && find . -name '*.yml' -print0 | LC_ALL=C sort -z \
         | xargs -0 sha256sum | sha256sum | cut -c1-16)
@@ -112,6 +113,7 @@ up() {
     # Bad settings end here, before anything is touched.
     problem=$(python3 "$REPO_ROOT/scripts/monitoring_config.py" check 2>&1) \
         || die "$problem" "fix that setting (docs/monitoring.md lists them) and run again"
+    ensure_webhook_token
     ensure_secrets
     check_ports
     render_monitoring
@@ -162,6 +164,7 @@ down() {
         docker volume ls -q --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME" | xargs -r docker volume rm >/dev/null
         docker network ls -q --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME" | xargs -r docker network rm >/dev/null
     fi
+    rm -rf "$MONITORING_DIR"
     info "done"
 }
 
