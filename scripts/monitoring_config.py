@@ -8,7 +8,7 @@ Settings (environment, default):
   QBITEL_ENGINE_METRICS_PORT (8000)  the engine's /metrics port inside its container
   QBITEL_ALERTMANAGER_PORT (9093)    where Alertmanager listens (127.0.0.1)
   QBITEL_PROMETHEUS_PORT (9090)      where Prometheus is published (127.0.0.1; checked only)
-  QBITEL_SCRAPE_INTERVAL (5s)        scrape and rule evaluation interval
+  QBITEL_SCRAPE_INTERVAL (5s)        scrape and rule evaluation interval, at least 2s
   QBITEL_ALERT_FOR_SCALE (1)         multiplies every rule's `for:` (0.05 makes 10m 30s)
   QBITEL_ALERT_FOR ("")              per rule, wins over the scale: "ServiceDown=10s,PostgresDown=10s"
   QBITEL_ALERT_WEBHOOK_URL (http://127.0.0.1:9095/alertmanager)
@@ -49,6 +49,9 @@ DURATION = re.compile(r"^(?:\d+(?:ms|s|m|h|d|w|y))+$")
 ALERT_LINE = re.compile(r"^\s*- alert:\s*(\S+)\s*$")
 FOR_LINE = re.compile(r"^(\s*for:\s*)(\S+)\s*$")
 PLACEHOLDER = re.compile(r"\$\{(QBITEL_[A-Z_]+)\}")
+# With Postgres down the exporter takes about a second to answer; a scrape that times out (the
+# timeout is the interval) leaves pg_up unset, and PostgresDown could never fire.
+MIN_SCRAPE_MS = 2000
 
 
 class SettingError(ValueError):
@@ -136,6 +139,10 @@ def settings(env: Mapping[str, str], rules_text: str) -> tuple[dict[str, str], d
     merged = {name: env.get(name) or default for name, default in DEFAULTS.items()}
     values = {name: _port(merged, name) for name in PORTS}
     values |= {name: _duration(merged, name) for name in DURATIONS}
+    interval = values["QBITEL_SCRAPE_INTERVAL"]
+    if duration_ms(interval) < MIN_SCRAPE_MS:
+        raise SettingError("QBITEL_SCRAPE_INTERVAL must be at least 2s (a shorter scrape of the Postgres "
+                           f"exporter times out while Postgres is down), got {interval!r}")
     values["QBITEL_ALERT_WEBHOOK_URL"] = _webhook(merged)
     written = rule_durations(rules_text)
     scale = _scale(merged)

@@ -68,6 +68,7 @@ def test_templates_are_filled(tmp_path: Path) -> None:
     ({"QBITEL_ALERT_FOR": "NoSuchAlert=5s"},
      "QBITEL_ALERT_FOR names an unknown alert 'NoSuchAlert'; the rules are: ServiceDown"),
     ({"QBITEL_SCRAPE_INTERVAL": "0s"}, "QBITEL_SCRAPE_INTERVAL must be a Prometheus duration"),
+    ({"QBITEL_SCRAPE_INTERVAL": "1s"}, "QBITEL_SCRAPE_INTERVAL must be at least 2s"),
     ({"QBITEL_ALERT_GROUP_WAIT": "5 s"}, "QBITEL_ALERT_GROUP_WAIT must be a Prometheus duration"),
     ({"QBITEL_ENGINE_METRICS_PORT": "70000"}, "QBITEL_ENGINE_METRICS_PORT must be a port number"),
     ({"QBITEL_PROMETHEUS_PORT": "x"}, "QBITEL_PROMETHEUS_PORT must be a port number"),
