@@ -1,5 +1,8 @@
 """The registry of diagnosis checks: one small function per runbook step or cause.
 
+It imports no check module: each check module registers itself with `@check`, and
+`catalog.py` imports them all (in the runbook's order) for whoever needs the full list.
+
 A check function takes the shared Context and returns a Finding (outcome, message,
 evidence); the runner stamps id, runbook item and timing on it. Registering by decorator
 keeps each check next to its runbook section and the vocabulary in one place.
@@ -32,8 +35,21 @@ def bad(message: str, **evidence: Any) -> Finding:
     return Finding(Outcome.FAIL, message, evidence)
 
 
+# Why a check was skipped: the two answers mean different things to the verdict. "Cannot tell"
+# is an area left unchecked (the summary says so and what would check it); "not applicable" is
+# a question with no meaning here (an endpoint the deployment does not serve, TLS that is off).
+CANNOT_TELL = "cannot tell on this target"
+NOT_APPLICABLE = "not applicable here"
+
+
 def skip(message: str, **evidence: Any) -> Finding:
-    return Finding(Outcome.SKIP, message, evidence)
+    """Skipped because this target cannot answer (the area stays unchecked)."""
+    return Finding(Outcome.SKIP, message, {"skipped": CANNOT_TELL, **evidence})
+
+
+def not_applicable(message: str, **evidence: Any) -> Finding:
+    """Skipped because the question has no meaning on this deployment."""
+    return Finding(Outcome.SKIP, message, {"skipped": NOT_APPLICABLE, **evidence})
 
 
 @dataclass(frozen=True)
@@ -56,22 +72,3 @@ def check(id: str, runbook: str, title: str, command: str = "") -> Callable:
         return func
 
     return register
-
-
-def all_checks() -> dict[str, CheckSpec]:
-    """Every check, importing the modules that register them (in runbook order)."""
-    from servicedown.diagnosis import (  # noqa: F401
-        database,
-        health,
-        logs,
-        resources,
-        running,
-        startup,
-    )
-
-    order = {area: i for i, area in enumerate(AREAS)}
-    return dict(sorted(CHECKS.items(), key=lambda kv: order.get(kv[0].split(".")[0], len(order))))
-
-
-# Runbook order: Diagnosis 1-3, then Common Causes 2-4.
-AREAS = ("running", "logs", "health", "resources", "database", "startup")
