@@ -11,6 +11,10 @@ UP_TIMEOUT="${QBITEL_UP_TIMEOUT:-120}"
 export COMPOSE_PROJECT_NAME="${COMPOSE_PROJECT_NAME:-qbitel}"
 export QBITEL_PROMETHEUS_PORT="${QBITEL_PROMETHEUS_PORT:-9090}"
 export QBITEL_ALERTMANAGER_PORT="${QBITEL_ALERTMANAGER_PORT:-9093}"
+# The engine's /metrics port for Prometheus: the real-shape profile serves it on 9090, not 8000.
+if [ "${QBITEL_ENGINE_PROFILE:-reference}" = real-shape ]; then
+    export QBITEL_ENGINE_METRICS_PORT="${QBITEL_ENGINE_METRICS_PORT:-9090}"
+fi
 # The Bearer token Alertmanager sends with each webhook; the receiver checks it from the same file.
 export SERVICEDOWN_WEBHOOK_TOKEN_FILE="${SERVICEDOWN_WEBHOOK_TOKEN_FILE:-$SERVICEDOWN_CACHE/webhook.token}"
 # Rendered per project, so two projects run from one clone keep their own.
