@@ -193,7 +193,8 @@ apt_resolve() {
 # CONTEXT/.debs for a Dockerfile to install offline. Resolved by this host's apt against the base
 # image's own dpkg status and fetched on the host (containers reach no mirror); cached per set.
 debs_for() {
-    local ctx="$REPO_ROOT/$1"; shift
+    local ctx="$1"; shift
+    [[ $ctx = /* ]] || ctx="$REPO_ROOT/$ctx"
     local codename key dir wanted
     key=$( (echo "$*"; image_label "$BASE_IMAGE") | sha256sum | cut -c1-16)
     dir="$SERVICEDOWN_CACHE/debs-$key"
