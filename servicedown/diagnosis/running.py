@@ -54,7 +54,7 @@ def state(ctx: Context) -> Finding:
 def platform_health(ctx: Context) -> Finding:
     st = ctx.state()
     if not st.exists:
-        return bad("no health status: the service does not exist", **_ev(st))
+        return not_applicable("no health status: the service does not exist", **_ev(st))
     if st.health is None:
         return not_applicable("the platform keeps no health status for this service", **_ev(st))
     if st.health == "healthy":

@@ -85,8 +85,14 @@ def validation(ctx: Context) -> Finding:
             last = (i, m.group(1))
             break
     if last is None:
-        return skip(f"no VALIDATION verdict in the first {len(lines)} log lines of the current run "
-                    "(its start is no longer in the logs, or the service logs elsewhere)")
+        # A run seconds old (a crash loop) may not have printed it yet: the last run's counts.
+        recent = [logscan.as_text(line.text) for line in ctx.raw_logs()]
+        found = next(((i, m.group(1)) for i in range(len(recent) - 1, -1, -1)
+                      if (m := _VERDICT.search(recent[i]))), None)
+        if found is None:
+            return skip(f"no VALIDATION verdict in the first {len(lines)} log lines of the current "
+                        "run (its start is no longer in the logs, or the service logs elsewhere)")
+        lines, last = recent, found
     index, verdict = last
     if verdict == "PASSED":
         return ok("startup validation PASSED at its last start", line=index + 1)
