@@ -99,8 +99,9 @@ def read_runbook(path: str | Path) -> Runbook:
 
 def decode(data: bytes, source: str = "<runbook>") -> str:
     if len(data) > MAX_BYTES:
-        raise RunbookError(f"{source}: {len(data)} bytes is too large for a runbook "
-                           f"(limit {MAX_BYTES})")
+        raise RunbookError(f"{source}: {len(data):,} bytes is too large for a runbook (at most "
+                           f"{MAX_BYTES:,} bytes); keep the runbook's own text in it and link "
+                           "long logs or data from it")
     if not data.strip():
         raise RunbookError(f"{source}: the file is empty")
     if b"\x00" in data:
@@ -130,10 +131,13 @@ def parse_runbook(text: str, source: str = "<runbook>") -> Runbook:
     return _Reader(doc, source).read()
 
 
+_KINDS = tuple((kind, re.compile(pattern)) for kind, pattern in SECTION_KINDS)
+
+
 def section_kind(title: str) -> str | None:
     t = md.plain(title).lower()
-    for kind, pattern in SECTION_KINDS:
-        if re.search(pattern, t):
+    for kind, pattern in _KINDS:
+        if pattern.search(t):
             return kind
     return None
 
@@ -152,6 +156,7 @@ class _Reader:
     def __init__(self, doc: md.Document, source: str) -> None:
         self.doc, self.source = doc, source
         self.items: list[Item] = []
+        self.ids: set[str] = set()
         self.notes: list[str] = []
 
     # --- the document's outline ---
@@ -221,7 +226,7 @@ class _Reader:
 
     # --- items ---
     def _add(self, item: Item) -> None:
-        ids = {it.id for it in self.items}
+        ids = self.ids
         if item.id in ids:
             k = 2
             while f"{item.id}#{k}" in ids:
@@ -229,6 +234,7 @@ class _Reader:
             self.notes.append(f"{item.id} appears twice (line {item.line}); the second is "
                               f"{item.id}#{k}")
             item.id = f"{item.id}#{k}"
+        ids.add(item.id)
         self.items.append(item)
 
     def _commands(self, fences: list[md.Fence]) -> list[str]:
