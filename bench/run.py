@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-SECTIONS = ["bench.bench_stack", "bench.bench_checks", "bench.bench_load"]
+SECTIONS = ["bench.bench_stack", "bench.bench_checks", "bench.bench_parsers", "bench.bench_load"]
 
 
 def main() -> int:

@@ -21,14 +21,22 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import docker
+import docker.types
+from testcontainers.core.config import testcontainers_config
+from testcontainers.core.container import DockerContainer
+from testcontainers.core.network import Network
+
 from servicedown import polling
 from servicedown import secrets as secret_rules
+from servicedown.backends.docker import DockerBackend
 from servicedown.chaos import cleanup
+from servicedown.chaos.certs import make_pair
 from servicedown.chaos.cleanup import LABEL, LABEL_HOST, LABEL_PID, Leftovers, ensure_owned
 from servicedown.chaos.toxics import Toxiproxy, ToxiproxyError
 from servicedown.config import Settings
-from servicedown.diagnosis import http
-from servicedown.targets.base import TargetError
+from servicedown.healthy import wait_healthy
+from servicedown.ports import free_port
 from servicedown.targets.compose import PROJECT_LABEL, SERVICE_LABEL, ComposeTarget
 
 log = logging.getLogger("servicedown.chaos")
@@ -67,14 +75,17 @@ class StackConfig:
     data_dir_size: str = "16m"
     max_connections: int = 40  # small, so exhausting it takes 40 connections, not 200
     startup_timeout_s: float = 90.0
+    engine_profile: str = "reference"  # the engine's QBITEL_ENGINE_PROFILE: reference | real-shape
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> StackConfig:
-        """Image names from QBITEL_*_IMAGE, so CI with a registry can use upstream images."""
+        """Image names from QBITEL_*_IMAGE, so CI with a registry can use upstream images; the
+        engine's profile from QBITEL_ENGINE_PROFILE."""
         return cls(
             engine_image=_env("QBITEL_ENGINE_IMAGE", cls.engine_image, environ),
             postgres_image=_env("QBITEL_POSTGRES_IMAGE", cls.postgres_image, environ),
             toxiproxy_image=_env("QBITEL_TOXIPROXY_IMAGE", cls.toxiproxy_image, environ),
+            engine_profile=_env("QBITEL_ENGINE_PROFILE", cls.engine_profile, environ),
         )
 
 
@@ -96,45 +107,6 @@ class EngineSpec:
         return replace(self, name=name, env=env, **other)
 
 
-class WindowedComposeTarget(ComposeTarget):
-    """The Compose target with the engine's logs cut to the incident window.
-
-    One stack serves every experiment, so the engine's logs still hold the errors of the
-    experiments before; a real incident has only its own. Giving each experiment a fresh
-    engine container would cost a restart (~5 s) each; reading the logs from the window's
-    start gives the checks the same view. Events are windowed by `event_window_s` already.
-    """
-
-    def __init__(self, settings: Settings, since: float) -> None:
-        self.since = since
-        super().__init__(settings)
-
-    # The event window is computed when it is read, next to the target's own `now`: a window
-    # fixed earlier would, when a second ticks in between, drop the events of the first second.
-    @property  # type: ignore[override]
-    def settings(self) -> Settings:
-        return self._settings.with_(event_window_s=max(1, int(time.time()) - int(self.since)))
-
-    @settings.setter
-    def settings(self, value: Settings) -> None:
-        self._settings = value
-
-    def logs(self, lines: int) -> list[str]:
-        c = self._container(self.settings.service)
-        if c is None:
-            raise TargetError(self.missing_message(self.settings.service))
-        raw = c.logs(tail=lines, stdout=True, stderr=True, since=float(self.since))
-        return raw.decode("utf-8", errors="replace").splitlines()
-
-
-def free_port() -> int:
-    """A free loopback port to publish on. Fixed, not left to Docker: Docker picks a new random
-    port each time a container restarts, and the restart policy restarts the engine."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def make_secret(name: str, length: int = 48) -> str:
     """A random value the engine's own rules accept (no weak word, long enough)."""
     while True:
@@ -154,17 +126,14 @@ class ChaosStack:
                  progress: Callable[[str], None] | None = None) -> None:
         # Ryuk would need an image that is not always there; cleanup is the harness's own.
         os.environ["TESTCONTAINERS_RYUK_DISABLED"] = "true"
-        from testcontainers.core.config import testcontainers_config
-
         testcontainers_config.ryuk_disabled = True
-        import docker
-
         self.config = config or StackConfig.from_env()
         self.run_id = f"sdchaos-{secrets.token_hex(5)}"
         self.host = socket.gethostname()
         self.labels = {LABEL: self.run_id, LABEL_PID: str(os.getpid()), LABEL_HOST: self.host}
         self.progress = progress or (lambda line: log.warning("%s", line))
         self.client = docker.from_env(timeout=30)
+        self.docker = DockerBackend(client=self.client)  # bounded commands in this run's containers
         self.db_password = make_secret("DATABASE_PASSWORD")
         self.baselines = self._baselines()
         self.engine_spec = self.baselines["default"]
@@ -179,8 +148,6 @@ class ChaosStack:
 
     # --- what the engine is made from ------------------------------------------------------
     def _baselines(self) -> dict[str, EngineSpec]:
-        from servicedown.chaos.certs import make_pair
-
         env = {
             "QBITEL_ENVIRONMENT": "production",
             "DATABASE_HOST": TOXIPROXY,
@@ -191,6 +158,7 @@ class ChaosStack:
             "JWT_SECRET": make_secret("JWT_SECRET"),
             "ENCRYPTION_KEY": make_secret("ENCRYPTION_KEY"),
             "QBITEL_DATA_DIR": DATA_DIR,
+            "QBITEL_ENGINE_PROFILE": self.config.engine_profile,
             **ENGINE_TUNING,
         }
         default = EngineSpec("default", env)
@@ -219,8 +187,6 @@ class ChaosStack:
         self.close()
 
     def up(self) -> ChaosStack:
-        from testcontainers.core.network import Network
-
         self._guard = cleanup.Guard(self.close)
         swept = cleanup.sweep_orphans(self.client, self.host)
         if swept:
@@ -279,8 +245,6 @@ class ChaosStack:
         return {**self.labels, PROJECT_LABEL: self.run_id, SERVICE_LABEL: service}
 
     def _container(self, image: str, service: str, **kwargs: Any) -> Any:
-        from testcontainers.core.container import DockerContainer
-
         return DockerContainer(
             image, name=f"{self.run_id}-{service}", network=self.network,
             network_aliases=[service], labels=self._labels(service),
@@ -305,8 +269,6 @@ class ChaosStack:
         return c
 
     def _start_engine(self, spec: EngineSpec) -> None:
-        import docker.types
-
         scheme = "https" if spec.tls else "http"
         extra: dict[str, Any] = {}
         if spec.nofile:
@@ -379,7 +341,7 @@ class ChaosStack:
     def target(self) -> ComposeTarget:
         """The target the checks diagnose: this stack's Compose project, logs and events of
         the current incident window only."""
-        return WindowedComposeTarget(self.settings(), self.window_start)
+        return ComposeTarget(self.settings(), self.docker, since=self.window_start)
 
     def pg_connect_kwargs(self) -> dict[str, Any]:
         """The harness's own connection to Postgres (published on loopback only)."""
@@ -401,31 +363,16 @@ class ChaosStack:
 
     def wait_postgres_ready(self, timeout_s: float) -> bool:
         """pg_isready over TCP: the init script's temporary server listens on the socket only."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            try:
-                c = self.container(POSTGRES)
-                if c.status == "running" and c.exec_run(
-                        ["pg_isready", "-h", "127.0.0.1", "-U", DB_USER, "-d", DB_NAME,
-                         "-t", "2"]).exit_code == 0:
-                    return True
-            except Exception as exc:  # the container may be between states
-                log.debug("postgres not ready yet: %s", exc)
-            time.sleep(0.2)
-        return False
+        return bool(polling.until(self._postgres_ready, timeout_s))
 
-    def engine_health(self, client: Any) -> tuple[bool, str]:
-        a = http.get(client, self.engine_url + "/health", 3.0)
-        body_ok = isinstance(a.body, dict) and a.body.get("status") == "healthy"
-        return a.status == 200 and body_ok, a.summary()
+    def _postgres_ready(self) -> bool:
+        try:
+            c = self.container(POSTGRES)
+            return c.status == "running" and self.docker.exec(
+                c.id, ["pg_isready", "-h", "127.0.0.1", "-U", DB_USER, "-d", DB_NAME, "-t", "2"], 5).ok
+        except Exception as exc:  # the container may be between states
+            log.debug("postgres not ready yet: %s", exc)
+            return False
 
     def wait_engine_healthy(self, timeout_s: float) -> tuple[bool, str]:
-        deadline = time.monotonic() + timeout_s
-        last = "no answer yet"
-        with http.make_client(3.0, verify=False) as client:
-            while time.monotonic() < deadline:
-                ok, last = self.engine_health(client)
-                if ok:
-                    return True, last
-                time.sleep(0.2)
-        return False, last
+        return wait_healthy(self.engine_url, timeout_s, interval_s=0.2)

@@ -6,9 +6,10 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from servicedown import hostfacts, logscan
+from servicedown.backends.network import NetworkBackend
 from servicedown.config import Settings
 from servicedown.diagnosis import http
+from servicedown.probes import hostfacts, logscan
 from servicedown.redact import Redactor
 from servicedown.targets.base import ServiceState, Target
 
@@ -19,14 +20,16 @@ _SECRET_NAME_HINTS = ("PASSWORD", "SECRET", "KEY", "TOKEN", "CREDENTIAL")
 
 
 class Context:
-    def __init__(self, settings: Settings, target: Target) -> None:
+    def __init__(self, settings: Settings, target: Target,
+                 network: NetworkBackend | None = None) -> None:
         self.settings = settings
         self.target = target
+        # What the checker asks over the network itself (HTTP, a direct database probe).
+        self.network = network or NetworkBackend(settings.http_timeout_s, settings.verify_tls)
         self._values: dict[str, Any] = {}
         self._errors: dict[str, BaseException] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
-        self._http: Any = None
 
     def cached(self, key: str, compute: Callable[[], T]) -> T:
         """compute() once per key; concurrent callers wait for the first. Errors are cached too."""
@@ -93,15 +96,7 @@ class Context:
 
     # --- HTTP -----------------------------------------------------------------------
     def http_get(self, path: str) -> http.HttpAnswer:
-        def fetch() -> http.HttpAnswer:
-            with self._guard:
-                if self._http is None:
-                    self._http = http.make_client(self.settings.http_timeout_s,
-                                                  self.settings.verify_tls)
-            return http.get(self._http, self.settings.base + path, self.settings.http_timeout_s)
-
-        return self.cached("http:" + path, fetch)
+        return self.cached("http:" + path, lambda: self.network.get(self.settings.base + path))
 
     def close(self) -> None:
-        if self._http is not None:
-            self._http.close()
+        self.network.close()

@@ -7,9 +7,9 @@ database is down; ready but unreachable from the engine means the network betwee
 
 from __future__ import annotations
 
-from servicedown import pgwire
 from servicedown.diagnosis.context import Context
 from servicedown.diagnosis.registry import Finding, bad, check, ok, skip
+from servicedown.probes import pgwire
 
 PG_ISREADY = "docker-compose exec postgres pg_isready -U qbitel_user -d qbitel"
 PROBE_TIMEOUT_S = 3.0
@@ -45,7 +45,7 @@ def ready(ctx: Context) -> Finding:
         return skip("this target cannot run pg_isready where the database runs; "
                     "give --db-host/--db-port to probe it from here")
     host, port = _db_endpoint(ctx)
-    verdict, detail = pgwire.pg_ping(host, port, s.db_user, s.db_name, PROBE_TIMEOUT_S)
+    verdict, detail = ctx.network.pg_ping(host, port, s.db_user, s.db_name, PROBE_TIMEOUT_S)
     ev = {"probe": f"{host}:{port}", "verdict": verdict}
     return ok(detail, **ev) if verdict == "accepting" else bad(f"database {verdict}: {detail}", **ev)
 
@@ -78,7 +78,7 @@ def reachable(ctx: Context) -> Finding:
         return skip(f"no way to probe from the engine's side (rc={res.rc}: "
                     f"{res.stderr.strip()[:150]})", **ev)
     if s.target == "url" and s.db_host:
-        verdict, detail = pgwire.pg_ping(host, port, s.db_user, s.db_name, PROBE_TIMEOUT_S)
+        verdict, detail = ctx.network.pg_ping(host, port, s.db_user, s.db_name, PROBE_TIMEOUT_S)
         ev["from"] = "checker"
         return ok(detail, **ev) if verdict == "accepting" else bad(detail, **ev)
     return skip("the engine is not running, so its side cannot be probed", **ev)

@@ -7,10 +7,12 @@ no value is ever returned, logged or shown.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
-from servicedown import secrets, tlscheck
+from servicedown import secrets
 from servicedown.diagnosis.context import Context
 from servicedown.diagnosis.registry import Finding, bad, check, ok, skip
+from servicedown.probes import tlscheck
 
 ENV_CMD = "echo $DATABASE_PASSWORD; echo $JWT_SECRET; echo $ENCRYPTION_KEY"
 VALIDATION_CMD = 'docker-compose logs qbitel-engine | grep "VALIDATION"'
@@ -111,7 +113,8 @@ def tls(ctx: Context) -> Finding:
         return bad(f"TLS_ENABLED=true but {' and '.join(unset)} not set", unset=unset)
     cert = ctx.target.read_file(cert_path, MAX_PEM)
     key = ctx.target.read_file(key_path, MAX_PEM)
-    report = tlscheck.inspect_tls(cert, key, warn_days=ctx.settings.tls_warn_days)
+    report = tlscheck.inspect_tls(cert, key, warn_days=ctx.settings.tls_warn_days,
+                                  now=datetime.fromtimestamp(ctx.target.now(), UTC))
     ev = report.to_json() | {"cert_file": cert_path, "key_file": key_path}
     if not report.ok:
         where = {"certificate file missing": f"certificate file missing ({cert_path})",

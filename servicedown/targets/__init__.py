@@ -1,10 +1,13 @@
-"""One module per platform; `make_target` picks one from the settings."""
+"""One module per platform; `make_target` picks one from the settings.
+
+Each platform's module is imported only when it is picked: the Docker, Kubernetes and testinfra
+clients under them cost up to half a second each to import, and a run needs one of them."""
 
 from __future__ import annotations
 
+from servicedown.backends.command import CommandResult
 from servicedown.config import Settings
 from servicedown.targets.base import (
-    ExecResult,
     NotSupported,
     ServiceState,
     Target,
@@ -30,4 +33,4 @@ def make_target(settings: Settings) -> Target:
     return UrlTarget(settings)
 
 
-__all__ = ["ExecResult", "NotSupported", "ServiceState", "Target", "TargetError", "make_target"]
+__all__ = ["CommandResult", "NotSupported", "ServiceState", "Target", "TargetError", "make_target"]

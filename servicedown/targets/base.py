@@ -9,13 +9,15 @@ Swapping the platform swaps one object, as testinfra's backends do.
 from __future__ import annotations
 
 import abc
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from servicedown.backends.command import BackendError, CommandResult
 from servicedown.config import Settings
 
 
-class TargetError(RuntimeError):
+class TargetError(BackendError):
     """The platform could not be asked (no Docker socket, unknown unit, no cluster...).
 
     The message says what failed and what to do; it is shown as is, never as a traceback.
@@ -24,17 +26,6 @@ class TargetError(RuntimeError):
 
 class NotSupported(TargetError):
     """This platform cannot answer that question (a url target has no logs); checks skip."""
-
-
-@dataclass
-class ExecResult:
-    rc: int
-    stdout: str
-    stderr: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.rc == 0
 
 
 @dataclass
@@ -103,10 +94,10 @@ class Target(abc.ABC):
         """
 
     @abc.abstractmethod
-    def run_in_service(self, argv: list[str], timeout: float) -> ExecResult | None:
+    def run_in_service(self, argv: list[str], timeout: float) -> CommandResult | None:
         """Run a command where the service runs (its container or host); None if impossible."""
 
-    def run_in_database(self, argv: list[str], timeout: float) -> ExecResult | None:
+    def run_in_database(self, argv: list[str], timeout: float) -> CommandResult | None:
         """Run a command where the database runs; None if this target cannot."""
         return None
 
@@ -116,6 +107,12 @@ class Target(abc.ABC):
         if res is None or not res.ok:
             return None
         return res.stdout.encode("utf-8", errors="surrogateescape")
+
+    def now(self) -> float:
+        """The time on the platform's side (epoch seconds); recorded with its answers, so a
+        replayed incident is judged at the moment it was recorded."""
+        backend = getattr(self, "backend", None)
+        return backend.now() if backend is not None else time.time()
 
     def service_pid(self) -> str:
         """The service's main PID as seen by run_in_service."""

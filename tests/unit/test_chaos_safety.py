@@ -9,8 +9,9 @@ import httpx
 import pytest
 
 from servicedown.chaos.cleanup import LABEL, Leftovers, NotOwned, ensure_owned
-from servicedown.chaos.stack import EngineSpec, StackConfig, free_port, make_secret
+from servicedown.chaos.stack import EngineSpec, StackConfig, make_secret
 from servicedown.chaos.toxics import Toxic, Toxiproxy, ToxiproxyError
+from servicedown.ports import free_port
 from servicedown.secrets import assess_one
 
 
@@ -50,6 +51,11 @@ def test_image_names_are_settings():
     cfg = StackConfig.from_env({"QBITEL_ENGINE_IMAGE": "ghcr.io/x/engine:1"})
     assert cfg.engine_image == "ghcr.io/x/engine:1"
     assert cfg.postgres_image == StackConfig.postgres_image
+
+
+def test_engine_profile_is_a_setting():
+    assert StackConfig.from_env({}).engine_profile == "reference"
+    assert StackConfig.from_env({"QBITEL_ENGINE_PROFILE": "real-shape"}).engine_profile == "real-shape"
 
 
 def test_free_port():
