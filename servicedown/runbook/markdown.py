@@ -64,7 +64,8 @@ FENCE_OPEN = re.compile(r"^\s*(`{3,}|~{3,})(.*)$")
 FENCE_CLOSE = re.compile(r"^\s*(`{3,}|~{3,})\s*$")
 ATX = re.compile(r"^\s{0,3}(#{1,6})[ \t]+(\S.*)$")
 SETEXT = re.compile(r"^\s{0,3}(=+|-+)[ \t]*$")
-NUMBERED = re.compile(r"^(\s*)(\d{1,4})[.)][ \t]+(.*)$")
+# "1." / "1)" / nested "1.2." or "1.2"; the number of an item is its last part.
+NUMBERED = re.compile(r"^(\s*)(\d{1,4}(?:\.\d{1,4})+\.?|\d{1,4}[.)])[ \t]+(.*)$")
 BULLET = re.compile(r"^(\s*)[-*+][ \t]+(.*)$")
 _NOT_PARAGRAPH = re.compile(r"^\s*(?:[-*+>|#]|\d{1,4}[.)]\s|$)")
 
@@ -224,13 +225,38 @@ def lead_title(text: str) -> tuple[str, str]:
     return plain(text).rstrip(":. "), ""
 
 
+def list_number(mark: str) -> int:
+    """'3.' -> 3, '2.1.' -> 1: a nested item is numbered within its parent."""
+    return int(re.findall(r"\d+", mark)[-1])
+
+
 def numbered_title(text: str) -> tuple[int | None, str]:
-    """'1. Check X' / 'Step 2: Check Y' / 'Check Z' -> (number or None, title)."""
+    """'1. Check X' / 'Step 2: Check Y' / '1.2 Check Z' / 'Check Z' -> (number or None, title)."""
     t = plain(text)
-    m = re.match(r"^(?:step\s*)?(\d{1,4})\s*[.):\-–—]?\s+(.+)$", t, re.IGNORECASE)
+    m = re.match(r"^(?:step\s*)?(\d{1,4}(?:\.\d{1,4})*)\s*[.):\-–—]?\s+(.+)$", t, re.IGNORECASE)
     if m:
-        return int(m.group(1)), m.group(2).rstrip(": ")
+        return list_number(m.group(1)), m.group(2).rstrip(": ")
     return None, t.rstrip(": ")
+
+
+def cells(row: str) -> list[str]:
+    """A table row's cells, split on '|' outside `code` (a cell may show `a | grep b`)."""
+    row = row.strip()
+    if row.startswith("|"):
+        row = row[1:]
+    if row.endswith("|") and not row.endswith("\\|"):
+        row = row[:-1]
+    out, cur, code = [], [], False
+    for ch in row:
+        if ch == "`":
+            code = not code
+        if ch == "|" and not code:
+            out.append("".join(cur).strip())
+            cur = []
+        else:
+            cur.append(ch)
+    out.append("".join(cur).strip())
+    return out
 
 
 def slug(text: str) -> str:

@@ -146,7 +146,9 @@ def test_every_check_command_names_a_known_question():
     ("free -m", "memory"),
     ("pytest checks/ --target url", "run-checks"),
     ("redis-cli ping", None),
-    ("systemctl restart qbitel", None),
+    ("systemctl restart qbitel", "restart"),
+    ("kubectl rollout restart deployment/qbitel-engine -n qbitel", "restart"),
+    ("kubectl rollout undo deployment/qbitel-engine -n qbitel", None),
 ])
 def test_intents(command, intent):
     assert cmds.intent(command) == intent
