@@ -9,14 +9,15 @@ records the item of the seed runbook each one stands for, and the matcher uses i
 tie, never to decide.
 
 To add a word: put it in `phrases` when it names the meaning outright ("out of memory"),
-in `words` when it only points to it ("memory"). Phrases and words are matched on whole
+in `words` when it only points to it ("memory"), in `against` when it says the item is
+something else. Phrases and words are matched on whole
 words, case-insensitive, with simple plural and tense endings ignored. A new cause in
 `causes.py` needs its row in CAUSE_WORDS (a unit test says which is missing).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from servicedown.causes import CATEGORIES, CAUSES
 
@@ -30,6 +31,7 @@ class Words:
     words: tuple[str, ...] = ()  # point towards it
     intents: tuple[str, ...] = ()  # command intents (runbook/commands.INTENTS) that ask its question
     context: tuple[str, ...] = ()  # one of these must be in the item, its parent or its commands
+    against: tuple[str, ...] = ()  # what tells it is something else
     seed: tuple[str, ...] = ()  # its items in the seed runbook: a tie-breaker only
 
 
@@ -48,72 +50,84 @@ CAUSE_WORDS: dict[str, Words] = {
         ("crash", "crash loop", "crashloopbackoff", "stack trace", "traceback", "uncaught exception",
          "unhandled exception", "exception", "segfault", "segmentation fault", "panic",
          "exits with an error", "process exited"),
-        ("error", "exit", "died", "dies", "abort", "backoff"),
-        seed=("cause-1.1",)),
+        ("error", "exit", "died", "dies", "abort", "backoff")),
     "oom": Words(
         ("oom", "out of memory", "oom killed", "oomkilled", "oom kill", "memory exhausted",
          "memoryerror", "killed process", "memory limit", "mem limit", "exit code 137", "memory"),
-        ("killed", "ram", "heap", "137", "kill"),
-        seed=("cause-1.2", "cause-2.2")),
+        ("killed", "ram", "heap", "137", "kill")),
     "cpu": Words(
         ("cpu", "cpu at 100", "cpu throttling", "throttled", "cpu saturation", "cpu limit",
          "cpu quota", "load average"),
-        ("quota", "throttling", "pinned", "busy", "saturated"),
-        seed=("cause-2.1",)),
+        ("quota", "throttling", "pinned", "busy", "saturated")),
     "disk-full": Words(
         ("disk full", "no space left", "enospc", "out of disk", "filesystem full", "volume full",
          "pvc full", "disk filled", "out of inodes", "inodes", "disk space", "disk"),
-        ("full", "space", "filled", "volume", "pvc", "filesystem", "storage"),
-        seed=("cause-2.3",)),
+        ("full", "space", "filled", "volume", "pvc", "filesystem", "storage")),
     "fd-limit": Words(
         ("file descriptor", "too many open files", "open files", "emfile", "nofile", "ulimit",
          "fd limit"),
-        ("descriptor", "fd", "fds"),
-        seed=("cause-2.4",)),
+        ("descriptor", "fd", "fds")),
     "db-down": Words(
         ("database is down", "database down", "postgres down", "postgres is down", "db down",
          "database unavailable", "connection refused", "refuses connections",
          "not accepting connections", "database stopped", "pg isready"),
         ("down", "refused", "unavailable", "stopped", "restarting"),
-        context=DB_CONTEXT, seed=("cause-3.1",)),
+        context=DB_CONTEXT),
     "db-pool-exhausted": Words(
         ("connection pool", "pool exhausted", "too many clients", "too many connections",
          "max connections", "connection slots", "leaked connections"),
         ("pool", "exhausted", "slots", "leaked", "held"),
-        context=DB_CONTEXT, seed=("cause-3.2",)),
+        context=DB_CONTEXT),
     "db-network": Words(
         ("network", "network connectivity", "unreachable", "dns", "no route", "firewall",
          "networkpolicy", "network policy", "timed out", "toxiproxy", "network path"),
         ("path", "connectivity", "egress", "blocked", "broken", "latency", "timeout"),
-        context=DB_CONTEXT, seed=("cause-3.3",)),
+        context=DB_CONTEXT),
     "config-invalid": Words(
         ("configuration error", "config error", "configuration validation", "validation failed",
          "invalid configuration", "bad configuration", "misconfiguration", "misconfigured",
          "too short", "weak secret", "startup validation", "invalid setting"),
-        ("configuration", "config", "validation", "invalid", "weak", "short", "setting", "rejected"),
-        seed=("cause-1.3", "cause-4.1")),
+        ("configuration", "config", "validation", "invalid", "weak", "short", "setting", "rejected")),
     "missing-env": Words(
         ("missing required environment variable", "required environment variable",
          "environment variable is missing", "required variable", "secrets not set",
          "secrets missing", "missing secret", "not set", "unset"),
-        ("missing", "environment", "variable", "env", "secret", "absent"),
-        seed=("cause-4.2",)),
+        ("missing", "environment", "variable", "env", "secret", "absent")),
     "tls": Words(
         ("tls", "ssl", "certificate", "cert", "x509", "handshake", "certificate expired",
          "expired certificate"),
-        ("expired", "key", "https"),
-        seed=("cause-4.3",)),
+        ("expired", "key", "https")),
+    # Situations the reference runbook names no cause for (causes.py, in_runbook=False).
+    "stopped": Words(("stopped on request", "docker stop", "systemctl stop", "scaled to 0",
+                      "scaled to zero", "stopped by", "scaled down"), ("stop",)),
+    "killed": Words(("killed on request", "docker kill", "kill 9", "sigkill"), ("kill",)),
+    "paused": Words(("docker pause", "paused", "frozen"), ()),
+    "absent": Words(("not deployed", "no container", "no pod", "deployment missing", "deleted"), ()),
+    "http-errors": Words(("http 500", "http 5xx", "5xx", "internal server error", "500 error",
+                          "failing every request"), ()),
+    "port-dead": Words(("not listening", "port dead", "nothing listen", "port closed"), ("port",)),
+    # "its logs do not say why": a runbook that quotes the traceback means the crash itself.
+    "crash-loop": Words(("restart loop", "crash looping", "keeps restarting"), (),
+                        against=("traceback", "exception", "stack trace")),
+    "partial": Words(("some replicas", "some pods", "partial outage", "replicas failing"), ()),
+    "not-ready": Words(("readiness probe", "not ready", "readiness"), ()),
+    "evicted": Words(("evicted", "eviction"), ()),
+    "unschedulable": Words(("unschedulable", "cannot be scheduled", "insufficient cpu",
+                            "insufficient memory", "pending"), ()),
+    "image-pull": Words(("image pull", "imagepullbackoff", "errimagepull", "image not found",
+                         "pull access denied", "manifest unknown"), ()),
 }
 
 CATEGORY_WORDS: dict[str, Words] = {
     "application-crash": Words(("application crash", "app crash", "application error"),
-                               ("crash", "application"), seed=("cause-1",)),
+                               ("crash", "application")),
     "resource-exhaustion": Words(("resource exhaustion", "resources", "resource limits", "capacity"),
-                                 ("exhaustion", "saturation"), seed=("cause-2",)),
+                                 ("exhaustion", "saturation")),
     "database": Words(("database", "database connection", "database connection issues", "postgres",
-                       "postgresql", "db"), ("connection",), seed=("cause-3",)),
+                       "postgresql", "db"), ("connection",)),
     "startup-failure": Words(("startup failure", "startup", "fails to start", "won't start", "boot"),
-                             ("start",), seed=("cause-4",)),
+                             ("start",)),
+    "not-in-runbook": Words(()),  # a bookkeeping category: no heading names it
 }
 
 # --- steps: what the runbook's diagnosis and resolution steps ask -----------------------------
@@ -180,10 +194,13 @@ def _build() -> dict[str, Meaning]:
     for c in CAUSES:
         # A cause without its row still gets its id and title as words: never silently unknown.
         words = CAUSE_WORDS.get(c.id, Words((c.id.replace("-", " "), c.title.lower())))
-        out[c.id] = Meaning(c.id, "cause", c.title, words, c.category)
-    for cat, title in CATEGORIES.items():
+        # Its seed items are the causes table's own `runbook` ids.
+        out[c.id] = Meaning(c.id, "cause", c.title, replace(words, seed=tuple(c.runbook)), c.category)
+    for n, (cat, title) in enumerate(CATEGORIES.items(), 1):
         words = CATEGORY_WORDS.get(cat, Words((title.lower(),)))
-        out[category_id(cat)] = Meaning(category_id(cat), "category", title, words)
+        # The table lists the categories as the seed runbook numbers them (cause-1 .. cause-4).
+        out[category_id(cat)] = Meaning(category_id(cat), "category", title,
+                                        replace(words, seed=(f"cause-{n}",)))
     for sid, (title, words) in STEP_WORDS.items():
         out[sid] = Meaning(sid, "step", title, words)
     return out
@@ -198,6 +215,12 @@ def meaning(id: str) -> Meaning:
         return MEANINGS[id]
     except KeyError:
         raise KeyError(f"unknown meaning {id!r}; known: {', '.join(MEANINGS)}") from None
+
+
+def step_at(seed_item: str) -> str | None:
+    """The step that stands at this item of the seed runbook ('resolution-3' -> a step id): how
+    the causes table's resolution steps (`Step.runbook`) read as meanings."""
+    return next((sid for sid, (_t, w) in STEP_WORDS.items() if seed_item in w.seed), None)
 
 
 def causes_of(id: str) -> tuple[str, ...]:

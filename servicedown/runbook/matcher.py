@@ -10,7 +10,8 @@ says "position". A sidecar file (`sidecar.py`) pins what the owner knows better.
 
 Scores: a phrase in the title counts 3 (one more per extra word of the phrase), a word 1; in
 the text, commands and inline code half as much (at most 3 in all); a command whose intent
-asks the meaning's question 3; a cause under a heading of its own category 1.
+asks the meaning's question 3; a cause under a heading of its own category 1; a word that
+tells it is something else -2.
 """
 
 from __future__ import annotations
@@ -127,8 +128,12 @@ def score(m: mn.Meaning, t: _Text, parent_category: str | None = None) -> tuple[
     if w.context and not any(_find(_phrase(c), t.title + t.body + t.parent) for c in w.context):
         return 0.0, []
     total, body, why = 0.0, 0.0, []
+    seen: set[tuple[str, ...]] = set()
     for p in w.phrases:
         ph = _phrase(p)
+        if ph in seen:  # 'crash loop' and 'crash looping' are one phrase once stemmed
+            continue
+        seen.add(ph)
         if _find(ph, t.title):
             total += 2.0 + len(ph)
             why.append(f"'{p}'")
@@ -143,6 +148,10 @@ def score(m: mn.Meaning, t: _Text, parent_category: str | None = None) -> tuple[
         elif _find(ph, t.body):
             body += 0.5
     total += min(body, BODY_CAP)
+    for p in w.against:
+        if _find(_phrase(p), t.title + t.body):
+            total -= 2.0
+            why.append(f"not: '{p}'")
     for intent in w.intents:
         if intent in t.intents:
             total += 3.0
