@@ -111,7 +111,7 @@ CAUSE_WORDS: dict[str, Words] = {
                         against=("traceback", "exception", "stack trace")),
     "partial": Words(("some replicas", "some pods", "partial outage", "replicas failing"), ()),
     "not-ready": Words(("readiness probe", "not ready", "readiness"), ()),
-    "evicted": Words(("evicted", "eviction"), ()),
+    "evicted": Words(("evicted", "pod eviction", "evicted pod"), ()),  # a cache eviction is not it
     "unschedulable": Words(("unschedulable", "cannot be scheduled", "insufficient cpu",
                             "insufficient memory", "pending"), ()),
     "image-pull": Words(("image pull", "imagepullbackoff", "errimagepull", "image not found",

@@ -14,12 +14,14 @@ from typing import Any
 
 import pytest
 
+from servicedown.runbook import sidecar
 from servicedown.runbook.reader import Runbook, RunbookError, read_runbook
 from servicedown.runbook.sources import SourceError, TestRef, checks_of_function, load_results, split_ids
 
 _RUNBOOK = pytest.StashKey[Runbook]()
 _TESTS = pytest.StashKey[list[TestRef]]()
 _MATRIX = pytest.StashKey[Any]()
+_PINS = pytest.StashKey[tuple[dict[str, Any], list[str]]]()
 DEFAULT_CHAOS = Path("reports") / "chaos.json"
 
 
@@ -44,6 +46,7 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         # Read up front: a runbook that cannot be read is a usage error, not a late surprise.
         config.stash[_RUNBOOK] = read_runbook(path)
+        config.stash[_PINS] = sidecar.load(config.stash[_RUNBOOK])
     except RunbookError as exc:
         raise pytest.UsageError(f"--runbook: {exc}") from None
 
@@ -68,20 +71,23 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if runbook is None:
         return
     from servicedown.runbook.coverage import build
+    from servicedown.runbook.render import matrix_json
 
     chaos = config.getoption("runbook_chaos_json")
+    pins, pin_notes = config.stash[_PINS]
     notes: list[str] = []
     try:
         results, notes = load_results(chaos or (DEFAULT_CHAOS if DEFAULT_CHAOS.exists() else None))
     except SourceError as exc:
         results, notes = [], [f"chaos results not used: {exc}"]
-    matrix = build(runbook, tests=config.stash.get(_TESTS, []), results=results, notes=notes)
+    matrix = build(runbook, tests=config.stash.get(_TESTS, []), results=results,
+                   notes=[*pin_notes, *notes], pins=pins)
     config.stash[_MATRIX] = matrix
     out = config.getoption("runbook_json")
     if out:
         try:
             Path(out).parent.mkdir(parents=True, exist_ok=True)
-            Path(out).write_text(json.dumps(matrix.to_json(), indent=2) + "\n", encoding="utf-8")
+            Path(out).write_text(json.dumps(matrix_json(matrix), indent=2) + "\n", encoding="utf-8")
         except OSError as exc:
             matrix.notes.append(f"cannot write {out}: {exc.strerror or exc}")
     strict_fails = config.getoption("runbook_strict") and matrix.uncovered
@@ -95,8 +101,10 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     matrix = config.stash.get(_MATRIX, None)
     if matrix is None:
         return
+    from servicedown.runbook.render import matrix_text
+
     terminalreporter.section("runbook coverage")
-    for line in matrix.text().splitlines():
+    for line in matrix_text(matrix).splitlines():
         terminalreporter.write_line(line)
     out = config.getoption("runbook_json")
     if out and Path(out).exists():
