@@ -9,6 +9,9 @@ writes the matrix as JSON (reports/coverage.json for the report).
 from __future__ import annotations
 
 import json
+import os
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +38,51 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="also write the matrix as JSON (e.g. reports/coverage.json)")
     group.addoption("--runbook-chaos-json", dest="runbook_chaos_json", default=None, metavar="FILE",
                     help=f"last chaos results for MTTD/MTTR [default: {DEFAULT_CHAOS} if present]")
+
+
+# Options whose value is a path that exists: written as two words, pytest reads the value as a
+# test path when it picks its rootdir (before any plugin declares an option).
+PATH_OPTIONS = ("--runbook", "--runbook-chaos-json")
+_RERUN = "SERVICEDOWN_RUNBOOK_RERUN"  # set in the one re-run: never twice
+
+
+def joined_args(args: Sequence[str]) -> list[str] | None:
+    """`--runbook PATH` -> `--runbook=PATH` where PATH exists; None when nothing changes."""
+    out, changed, i = [], False, 0
+    while i < len(args):
+        a = args[i]
+        if a in PATH_OPTIONS and i + 1 < len(args) and not args[i + 1].startswith("-") \
+                and Path(args[i + 1]).exists():
+            out.append(f"{a}={args[i + 1]}")
+            changed, i = True, i + 2
+            continue
+        out.append(a)
+        i += 1
+    return out if changed else None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    """pytest picks its rootdir and config file before any plugin can declare an option, so in
+    `pytest --runbook /elsewhere/RUNBOOK.md` the runbook's folder becomes the rootdir and the
+    project's settings go unread (pytest issue 8846); `--runbook=PATH` is read as meant. This
+    plugin loads (as an entry point) before the conftests: it runs the same command once more
+    with the option joined to its value. Only for a command line this process was started with;
+    pytest.main() from another program is left alone."""
+    args = list(early_config.invocation_params.args)
+    fixed = joined_args(args)
+    if fixed is None or os.environ.get(_RERUN) or args != sys.argv[1:] or not args:
+        return
+    argv = list(getattr(sys, "orig_argv", []))
+    if argv[len(argv) - len(args):] != args:
+        return
+    os.environ[_RERUN] = "1"
+    capture = early_config.pluginmanager.getplugin("capturemanager")
+    if capture is not None:  # pytest has taken fds 1 and 2 by now: give them back first
+        capture.stop_global_capturing()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [*argv[: len(argv) - len(args)], *fixed])
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -90,6 +138,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             Path(out).write_text(json.dumps(matrix_json(matrix), indent=2) + "\n", encoding="utf-8")
         except OSError as exc:
             matrix.notes.append(f"cannot write {out}: {exc.strerror or exc}")
+    if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+        # `pytest --runbook PATH` alone asks for the matrix: no tests to run is not a failure.
+        session.exitstatus = exitstatus = pytest.ExitCode.OK
     strict_fails = config.getoption("runbook_strict") and matrix.uncovered
     # Only turn a passing (or empty) session into a failure; interruptions and usage errors keep
     # their own codes.

@@ -15,8 +15,20 @@ PACKAGE = Path(__file__).resolve().parent
 CLONE = PACKAGE.parents[1]
 SUITES = ("checks", "chaos")
 
+# The project's markers: registered by the root plugin (servicedown/pytest_plugin.py), so they
+# are known wherever pytest runs, with or without pyproject.toml.
+MARKERS: tuple[str, ...] = (
+    "runbook(meaning): what a test stands for, as meaning ids of servicedown/meanings.py "
+    "(step:service-running, oom, category:database)",
+    "compose: needs the Compose reference stack",
+    "systemd: needs the systemd test host",
+    "kubernetes: needs a Kubernetes API server",
+    "chaos: a chaos experiment (injects a fault into a throwaway stack)",
+    "slow: takes more than a few seconds",
+)
+
 # pyproject.toml [tool.pytest.ini_options], as command-line options (addopts, timeout,
-# filterwarnings). Markers are registered by the plugins themselves.
+# filterwarnings).
 PYTEST_ARGS: tuple[str, ...] = (
     "-ra", "-p", "no:cacheprovider", "-p", "no:locust", "-p", "no:anyio", "-p", "no:testinfra",
     "-o", "timeout=600", "-W", "ignore::DeprecationWarning",
