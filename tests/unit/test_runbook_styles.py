@@ -70,3 +70,11 @@ def test_strict_says_what_was_written_down(name, tmp_path):
     text = render.matrix_text(m)
     for item_id in want["uncovered"]:
         assert item_id in text
+
+
+def test_every_cause_of_the_table_has_its_words():
+    from servicedown.causes import CAUSES
+    from servicedown.meanings import CAUSE_WORDS
+
+    assert {c.id for c in CAUSES} - set(CAUSE_WORDS) == set(), "add a row to meanings.CAUSE_WORDS"
+    assert set(CAUSE_WORDS) - {c.id for c in CAUSES} == set()
