@@ -5,9 +5,11 @@ The suites `checks/` and `chaos/` ship inside the package as `servicedown.suites
 without a clone (servicedown/suites/__init__.py finds them either way).
 """
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 SUITES = {"servicedown.suites.checks": "checks", "servicedown.suites.chaos": "chaos"}
 
-setup(packages=[*find_packages(include=["servicedown", "servicedown.*"]), *SUITES],
+# Namespace lookup: some subpackages (servicedown/diagnosis) have no __init__.py.
+setup(packages=[*find_namespace_packages(include=["servicedown", "servicedown.*"],
+                                         exclude=["*.__pycache__"]), *SUITES],
       package_dir=SUITES, package_data={"servicedown.targets": ["*.sh"]})

@@ -47,10 +47,14 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
         pluginmanager.set_blocked("locust")
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
     group = parser.getgroup("servicedown", "QBITEL Engine 'Service Down' runbook checks")
+    # Registered before this plugin, locust's plugin owns --host (same dest): read its value.
+    taken = {"--host"} if pluginmanager.has_plugin("locust") else set()
     for name, kind, default in cfg.option_names():
         flag = "--" + name.replace("_", "-")
+        if flag in taken:
+            continue
         text = HELP.get(name, name.replace("_", " "))
         text += f" [env {cfg.env_name(name)}; default {default!r}]"
         try:
