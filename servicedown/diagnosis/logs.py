@@ -19,14 +19,14 @@ STACK_TRACE = "logs.stack_trace"
 QUIET_S = 60.0  # matching lines stopped this long ago, and the service serves: healed
 
 TITLES = {
-    "logs.stack_trace": ("cause-1.1", "no stack traces or uncaught exceptions"),
-    "logs.oom": ("cause-1.2", "no out-of-memory errors"),
-    "logs.config_error": ("cause-1.3", "no configuration errors"),
-    "logs.validation": ("cause-4.1", "no CRITICAL startup validation failures"),
-    "logs.db_error": ("cause-3", "no database connection errors"),
-    "logs.disk_full": ("cause-2.3", "no 'No space left on device'"),
-    "logs.fd_limit": ("cause-2.4", "no 'Too many open files'"),
-    "logs.tls_error": ("cause-4.3", "no TLS or certificate errors"),
+    "logs.stack_trace": ("crash", "no stack traces or uncaught exceptions"),
+    "logs.oom": ("oom", "no out-of-memory errors"),
+    "logs.config_error": ("config-invalid", "no configuration errors"),
+    "logs.validation": ("config-invalid", "no CRITICAL startup validation failures"),
+    "logs.db_error": ("category:database", "no database connection errors"),
+    "logs.disk_full": ("disk-full", "no 'No space left on device'"),
+    "logs.fd_limit": ("fd-limit", "no 'Too many open files'"),
+    "logs.tls_error": ("tls", "no TLS or certificate errors"),
 }
 
 
@@ -66,7 +66,7 @@ def _make(check_id: str, runbook: str, title: str) -> None:
         return bad(f"{head}:\n  {quoted}", **ev)
 
     run.__name__ = check_id.replace(".", "_")
-    check(check_id, f"diagnosis-2,{runbook}", title, CMD)(run)
+    check(check_id, f"step:recent-logs,{runbook}", title, CMD)(run)
 
 
 def _quote(m: logscan.Match) -> str:
