@@ -67,6 +67,19 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
             continue
     group.addoption("--triage-json", default=None, dest="triage_json",
                     help="write verdict, ranked causes and every check result to this JSON file")
+    from servicedown.watch.options import add_pytest_options
+
+    add_pytest_options(parser.getgroup("watch", "servicedown watch: stay with the incident"))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    """`pytest checks/ --watch` runs watch's loop instead of one pass of the tests."""
+    if not config.getoption("watch", False):
+        return None
+    from servicedown.watch.options import from_pytest
+
+    return from_pytest(config)
 
 
 def pytest_configure(config: pytest.Config) -> None:

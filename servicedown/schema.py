@@ -111,3 +111,50 @@ class JournalEntry:
             end=epoch(doc.get("end", doc.get("ended"))),
             status=str(doc.get("status") or ""),
             detail=detail)
+
+
+# --- the incident timeline (servicedown watch) ---------------------------------------------------
+# reports/incident-timeline.jsonl: one JSON object a line, appended as things happen, so a watch
+# cut short still leaves every line it wrote. The README documents the format for other tools.
+TIMELINE_FILE = "incident-timeline.jsonl"
+TIMELINE_KINDS = ("start", "state", "check", "restart", "remediation", "escalation", "recovery",
+                  "end")
+TIMELINE_FIELDS = ("time", "kind", "verdict", "top_cause", "detail")  # first in every line
+
+
+@dataclass
+class TimelineEntry:
+    """One line of the incident timeline. `time` is when it happened on the platform's clock where
+    the platform said (an exit, a restart), else when watch saw it; `data` holds the kind's own
+    fields (check id and outcomes, downtime, escalation target...), written after the five."""
+
+    time: float
+    kind: str  # one of TIMELINE_KINDS
+    verdict: str | None  # healthy | degraded | down, or None before the first run
+    top_cause: str | None
+    detail: str  # one line for people, masked
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.kind not in TIMELINE_KINDS:
+            raise ValueError(f"timeline kind {self.kind!r} is not one of {', '.join(TIMELINE_KINDS)}")
+
+    def to_json(self) -> dict[str, Any]:
+        head = {"time": iso(self.time), "kind": self.kind, "verdict": self.verdict,
+                "top_cause": self.top_cause, "detail": self.detail}
+        return head | {k: v for k, v in self.data.items() if k not in head}
+
+    @classmethod
+    def from_json(cls, doc: Any) -> TimelineEntry | None:
+        """Leniently: a line without a time or with an unknown kind is not an entry (None)."""
+        if not isinstance(doc, dict):
+            return None
+        t = epoch(doc.get("time"))
+        kind = doc.get("kind")
+        if t is None or kind not in TIMELINE_KINDS:
+            return None
+        verdict = doc.get("verdict") if doc.get("verdict") in VERDICTS else None
+        top = doc.get("top_cause")
+        data = {k: v for k, v in doc.items() if k not in TIMELINE_FIELDS}
+        return cls(t, str(kind), verdict, str(top) if isinstance(top, str) and top else None,
+                   str(doc.get("detail") or ""), data)
