@@ -7,7 +7,7 @@
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
-NAME=qbitel-systemd
+NAME="${QBITEL_SYSTEMD_NAME:-qbitel-systemd}"  # another name: a host of your own beside the shared one
 ROLE_LABEL=servicedown.role=systemd-host
 IMAGE="${QBITEL_SYSTEMD_IMAGE:-qbitel-systemd:local}"
 HTTP_PORT="${QBITEL_SYSTEMD_HTTP_PORT:-18000}"
