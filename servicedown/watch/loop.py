@@ -89,11 +89,13 @@ class View(Protocol):
 class Watcher:
     def __init__(self, settings: Settings, options: WatchOptions, view: View,
                  escalation: Escalation, target: Target | None = None,
-                 sources: bool = True) -> None:
+                 sources: bool = True, fallback_steps: list[str] | None = None) -> None:
         self.settings = settings
         self.opts = options
         self.view = view
         self.escalation = escalation
+        # The runbook's "If Restart Doesn't Help" steps, for when the triage names no cause.
+        self.fallback_steps = list(fallback_steps or [])
         self.target = target or make_target(settings)
         self.queue = EventQueue()
         self.sources: list[Source] = sources_for(settings, self.queue.put) if sources else []
@@ -277,7 +279,9 @@ class Watcher:
         if tri.verdict != "healthy":
             for step in inc.newly_due(self.escalation, now):
                 self._escalate(step, inc, now)
-            if self.settings.remediate:
+            if self.settings.remediate and tri.verdict == "down":
+                # Only a service that is down: a degraded one still serves, and a restart
+                # would take that away (one coming back from a restart is often degraded).
                 self._remediate(inc, now)
         elif inc.healthy_since is not None and self.last_run_at - inc.healthy_since >= self.opts.settle_s:
             self.record(self.last_run_at, "recovery",
@@ -341,8 +345,8 @@ class Watcher:
         elif b.exhausted(now) and not inc.gave_up:
             inc.gave_up = True
             tri = self.tri
-            cause = tri.top if tri and tri.top else (tri.causes[0] if tri and tri.causes else None)
-            self.steps = list(cause.resolution) if cause else list(tri.decide if tri else [])
+            cause = tri.top if tri and tri.top else None
+            self.steps = list(cause.resolution) if cause else self.fallback_steps
             upto = f"1-{len(self.steps)}" if len(self.steps) > 1 else "1" if self.steps else ""
             self.remediation = (f"restart does not help: follow Resolution steps {upto}"
                                 + (f" ({cause.id})" if cause else ""))

@@ -5,6 +5,7 @@ with their SERVICEDOWN_* twins)."""
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 
 from servicedown import config as cfg
 from servicedown.runbook.escalation import Escalation, read_escalation
-from servicedown.runbook.reader import RunbookError
+from servicedown.runbook.reader import RunbookError, read_runbook
 from servicedown.watch.loop import Watcher, WatchOptions
 
 # name (a WatchOptions field, or one of EXTRA), help. Types and defaults are WatchOptions'.
@@ -115,11 +116,16 @@ def default_runbook() -> Path | None:
     return path if path.is_file() else None
 
 
-def load_escalation(runbook: str) -> Escalation:
+def load_runbook(runbook: str) -> tuple[Escalation, list[str]]:
+    """The escalation steps, and the "If Restart Doesn't Help" steps (what to follow when the
+    quick fix does not help and the triage names no cause)."""
     path = Path(runbook) if runbook else default_runbook()
     if path is None:
-        return Escalation((), "", "no runbook given (--runbook PATH) and none shipped here")
-    return read_escalation(path)
+        return Escalation((), "", "no runbook given (--runbook PATH) and none shipped here"), []
+    steps = [it.title + (f": {it.commands[0]}" if it.commands else "")
+             for it in read_runbook(path).items
+             if it.kind == "resolution" and re.fullmatch(r"resolution-\d+", it.id)]
+    return read_escalation(path), steps
 
 
 def start(settings_values: dict[str, Any], watch_values: dict[str, Any], runbook: str,
@@ -130,12 +136,12 @@ def start(settings_values: dict[str, Any], watch_values: dict[str, Any], runbook
     try:
         settings = cfg.from_sources(settings_values)
         opts = watch_options(watch_values)
-        escalation = load_escalation(runbook)
+        escalation, steps = load_runbook(runbook)
     except (cfg.SettingsError, UsageError, RunbookError) as exc:
         print(f"servicedown watch: {exc}", file=sys.stderr)
         return 2
     view = make_view(plain=True if plain else None)
-    return Watcher(settings, opts, view, escalation).run()
+    return Watcher(settings, opts, view, escalation, fallback_steps=steps).run()
 
 
 def main(args: list[str]) -> int:

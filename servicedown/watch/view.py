@@ -19,7 +19,7 @@ from servicedown.watch.loop import Snapshot
 
 COLOURS = {"healthy": "bold white on green", "degraded": "bold black on yellow",
            "down": "bold white on red"}
-MAX_CAUSES, MAX_EVIDENCE = 3, 3
+MAX_CAUSES, MAX_EVIDENCE = 3, 2
 
 
 def hms(seconds: float) -> str:
@@ -105,10 +105,12 @@ class LiveView:
     def __rich__(self) -> Any:
         with self.lock:
             snap = self.snap
-        return render(snap, time.time())
+        return render(snap, time.time(), self.console.size.height)
 
 
-def render(snap: Snapshot | None, now: float) -> Any:
+def render(snap: Snapshot | None, now: float, height: int = 50) -> Any:
+    """The screen; it fits `height` rows: one line per evidence and per change (cut, not
+    wrapped), and as many changes as the rows left allow."""
     from rich.console import Group
     from rich.panel import Panel
     from rich.table import Table
@@ -144,10 +146,10 @@ def render(snap: Snapshot | None, now: float) -> Any:
 
     causes = Table(title="Top causes", title_justify="left", expand=True, show_lines=False)
     causes.add_column("#", width=2)
-    causes.add_column("cause", ratio=1)
-    causes.add_column("evidence", ratio=3)
+    causes.add_column("cause", ratio=1, no_wrap=True, overflow="ellipsis")
+    causes.add_column("evidence", ratio=3, no_wrap=True, overflow="ellipsis")
     for n, c in enumerate(tri.causes[:MAX_CAUSES], 1):
-        ev = "\n".join(e[:160] for e in c.evidence[:MAX_EVIDENCE]) or "-"
+        ev = "\n".join(e[:240] for e in c.evidence[:MAX_EVIDENCE]) or "-"
         causes.add_row(str(n), f"{c.id} {c.confidence:.0%}" + ("" if c.defining else " (unproven)"), ev)
     if not tri.causes:
         causes.add_row("-", "none", "nothing failed" if tri.verdict == "healthy" else
@@ -155,8 +157,9 @@ def render(snap: Snapshot | None, now: float) -> Any:
 
     changes = Table(title="What changed", title_justify="left", expand=True)
     changes.add_column("time (UTC)", width=10)
-    changes.add_column("what", ratio=1)
-    for at, what in reversed(snap.changes[-8:]):
+    changes.add_column("what", ratio=1, no_wrap=True, overflow="ellipsis")
+    used = len(lines) + 2 + 4 + max(len(tri.causes[:MAX_CAUSES]), 1) * MAX_EVIDENCE + 5 + 1
+    for at, what in reversed(snap.changes[-max(height - used, 3):]):
         changes.add_row(clock(at), what[:200])
     if not snap.changes:
         changes.add_row("-", "nothing since the first run")
