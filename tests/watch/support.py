@@ -97,5 +97,15 @@ def kind(k: str, verdict: str | None = None, has: str = "") -> Callable[[Timelin
     return lambda e: e.kind == k and (verdict is None or e.verdict == verdict) and has in e.detail
 
 
+def calm(entries: list[TimelineEntry]) -> bool:
+    """Healthy with no incident open: the last state line healthy, and any earlier failure
+    closed by a recovery (a fresh host may have had a blip of its own while starting)."""
+    states = [e for e in entries if e.kind == "state" and e.verdict is not None]
+    if not states or states[-1].verdict != "healthy":
+        return False
+    last_down = max((i for i, e in enumerate(entries) if down(e)), default=-1)
+    return last_down < 0 or any(e.kind == "recovery" for e in entries[last_down:])
+
+
 def down(e: TimelineEntry) -> bool:
     return e.kind == "state" and e.verdict in ("down", "degraded")

@@ -19,7 +19,7 @@ from servicedown.chaos.faults import PostgresStop, SigKill
 from servicedown.chaos.stack import ENGINE, ChaosStack
 from servicedown.schema import epoch
 from tests.support import ROOT
-from tests.watch.support import WatchRun, down, first, in_order, kind
+from tests.watch.support import WatchRun, calm, down, first, in_order, kind
 
 pytestmark = [pytest.mark.compose, pytest.mark.slow]
 QUICK = ("--settle-s", "3", "--interval-s", "30", "--max-s", "240")
@@ -60,7 +60,7 @@ def no_secret(stack: ChaosStack, run: WatchRun) -> None:
 
 
 def started_healthy(run: WatchRun) -> None:
-    run.wait_for(lambda es: first(es, kind("state", "healthy")) >= 0, 90, "healthy first run")
+    run.wait_for(calm, 120, "healthy state with no incident open")
 
 
 def test_a_stopped_engine_is_seen_and_healed_by_the_quick_fix(healthy, tmp_path):
