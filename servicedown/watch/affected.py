@@ -33,6 +33,18 @@ AFFECTED: dict[str, tuple[str, ...]] = {
 }
 
 
+# Areas re-run first, on their own, when an event re-runs more: the platform's own word on the
+# service comes in one call, so its verdict is on screen before the slower reads (logs over the
+# API, HTTP probes that wait out a connection to a restarting container) have finished.
+FIRST_WAVE = ("running",)
+
+
+def waves(ids: set[str]) -> list[set[str]]:
+    """The re-run in the order to run it: the first wave's checks, then the others."""
+    first = {c for c in ids if c.split(".", 1)[0] in FIRST_WAVE}
+    return [w for w in (first, ids - first) if w]
+
+
 def checks_for(kinds: Iterable[str]) -> set[str] | None:
     """The check ids the events of these kinds can change; None means every check."""
     areas: set[str] = set()

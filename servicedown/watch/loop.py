@@ -34,7 +34,7 @@ from servicedown.schema import TimelineEntry, iso
 from servicedown.targets import make_target
 from servicedown.targets.base import Target
 from servicedown.triage import triage
-from servicedown.watch.affected import checks_for
+from servicedown.watch.affected import checks_for, waves
 from servicedown.watch.incident import Backoff, Incident, failing_since
 from servicedown.watch.record import TimelineWriter
 from servicedown.watch.sources import EventQueue, Source, WatchEvent, sources_for
@@ -114,6 +114,7 @@ class Watcher:
         self.steps: list[str] = []
         self.stop_reason = ""
         self.done = False
+        self.runs = {"full": 0, "affected": 0}  # for the end line: what the watch cost
 
     # --- the timeline ---------------------------------------------------------------------------
     def record(self, when: float, kind: str, detail: str, **data: Any) -> None:
@@ -176,7 +177,7 @@ class Watcher:
                             reason=self.stop_reason or "stopped",
                             downtime_s=None if inc is None else round(inc.downtime_s(time.time()), 1),
                             down_since=None if inc is None else iso(inc.start),
-                            triage_json=self.opts.triage_json)
+                            triage_json=self.opts.triage_json, runs=dict(self.runs))
                 self.view.update(self.snapshot())
         finally:
             if self.writer is not None:
@@ -208,10 +209,13 @@ class Watcher:
             self._push_view()  # nothing to re-read from a platform that does not answer
             return
         heard = "; ".join(dict.fromkeys(e.what for e in events))
-        self._run(checks_for(kinds), heard)
+        ids = checks_for(kinds)
+        for wave in [None] if ids is None else waves(ids):
+            self._run(wave, heard)
 
     def _run(self, only: set[str] | None, why: str) -> None:
         results = run_checks(self.settings, self.target, only=only)
+        self.runs["full" if only is None else "affected"] += 1
         now = time.time()
         first = not self.results
         before = dict(self.results)
@@ -341,7 +345,8 @@ class Watcher:
             except Exception as exc:  # a restart the platform refused is a finding, not a crash
                 self.remediation = f"quick fix {n}/{b.tries} failed: {str(exc)[:160]}"
                 self.record(time.time(), "remediation", self.remediation, attempt=n, failed=True)
-            self._run(checks_for(["service"]), f"quick fix {n}")
+            for wave in waves(checks_for(["service"]) or set()):
+                self._run(wave, f"quick fix {n}")
         elif b.exhausted(now) and not inc.gave_up:
             inc.gave_up = True
             tri = self.tri

@@ -51,6 +51,15 @@ def test_a_platform_change_or_an_unknown_kind_is_a_full_run():
     assert checks_for(["service", "something new"]) is None
 
 
+def test_the_platform_state_is_re_run_first_on_its_own():
+    from servicedown.watch.affected import waves
+
+    first, rest = waves(checks_for(["service"]) or set())
+    assert {c.split(".")[0] for c in first} == {"running"}
+    assert "running.state" not in rest and "logs.oom" in rest
+    assert waves({"health.endpoint"}) == [{"health.endpoint"}]
+
+
 def test_every_area_of_the_map_exists_in_the_catalog():
     areas = {c.split(".")[0] for c in all_checks()}
     for kind, wanted in AFFECTED.items():

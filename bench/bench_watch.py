@@ -1,0 +1,209 @@
+"""`servicedown watch`: detection latency from the platform's event to the verdict change in the
+timeline (and on screen: the plain line is printed as the line is written), per fault, beside
+today's one-shot `pytest checks/` run; and the idle cost while healthy.
+
+Runs on a throwaway stack of the reference stack's images and shape (ChaosStack: Postgres,
+toxiproxy, the engine with the compose file's restart policy and healthcheck), so the shared
+`qbitel` project is left alone.
+
+    .venv/bin/python -m bench.bench_watch [--repeats 5] [--idle-s 60] [--interval-s 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench.common import PY, ROOT, row, section
+from servicedown import polling
+from servicedown.chaos.faults import MemoryHog, PostgresStop, ProxyDisabled, SigKill
+from servicedown.chaos.stack import ENGINE, POSTGRES, ChaosStack
+from servicedown.schema import TimelineEntry
+from servicedown.watch.record import read_timeline
+
+# fault name -> (target figure, the container whose first event after the injection is "the
+# platform event"; None: no platform event, timed from the injection)
+FAULTS: dict[str, tuple[float, str | None]] = {
+    "crash (SIGKILL)": (1.0, ENGINE), "OOM kill": (1.0, ENGINE), "container stop": (1.0, ENGINE),
+    "database stopped": (3.0, POSTGRES), "db-network (link cut)": (5.0, None)}
+
+
+class Watch:
+    """`servicedown watch --plain` in its own process, as the on-call engineer runs it."""
+
+    def __init__(self, stack: ChaosStack, folder: Path, interval_s: float) -> None:
+        self.timeline = folder / "incident-timeline.jsonl"
+        argv = [PY, "-m", "servicedown.cli", "watch", "--plain", "--target", "compose",
+                "--compose-project", stack.run_id, "--base-url", stack.engine_url,
+                "--interval-s", str(interval_s), "--settle-s", "2", "--max-s", "3600",
+                "--timeline", str(self.timeline), "--triage-json", str(folder / "triage.json")]
+        self.proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                                     env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+    def entries(self) -> list[TimelineEntry]:
+        return read_timeline(self.timeline)[0] if self.timeline.exists() else []
+
+    def calm(self, timeout: float = 120) -> bool:
+        """Healthy, with any incident closed by its recovery."""
+        def ok() -> bool:
+            es = self.entries()
+            states = [e for e in es if e.kind == "state"]
+            bad = max((i for i, e in enumerate(es) if e.kind == "state" and e.verdict != "healthy"),
+                      default=-1)
+            return bool(states) and states[-1].verdict == "healthy" and (
+                bad < 0 or any(e.kind == "recovery" for e in es[bad:]))
+        return bool(polling.until(ok, timeout, 0.2))
+
+    def verdict_change_after(self, t: float, timeout: float = 30) -> TimelineEntry | None:
+        def found() -> TimelineEntry | None:
+            return next((e for e in self.entries() if e.kind == "state" and e.time >= t
+                         and e.verdict in ("down", "degraded")), None)
+        return polling.until(found, timeout, 0.05)
+
+    def stop(self) -> dict[str, Any]:
+        self.proc.send_signal(2)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        end = next((e for e in reversed(self.entries()) if e.kind == "end"), None)
+        return end.data if end else {}
+
+
+def first_event(stack: ChaosStack, service: str, since: float) -> float | None:
+    """The platform's time of the first event of this container after `since` (Docker's own)."""
+    c = stack.container(service)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        events = stack.client.api.events(since=f"{since - 0.5:.3f}", until=f"{time.time():.3f}", decode=True,
+                                         filters={"type": "container", "container": [c.id],
+                                                  "event": ["kill", "oom", "die", "stop"]})
+        times = [e["timeNano"] / 1e9 for e in events if e.get("timeNano", 0) / 1e9 >= since - 0.5]
+        if times:
+            return min(times)
+        time.sleep(0.2)
+    return None
+
+
+def full_runs_between(stack: ChaosStack, since: float, until: float) -> int:
+    """Full runs, counted where they show on the platform: while nothing happens only a full
+    run asks the database `pg_isready` (database.ready), once per run."""
+    c = stack.container(POSTGRES)
+    events = stack.client.api.events(since=f"{since:.3f}", until=f"{until:.3f}", decode=True,
+                                     filters={"type": "container", "container": [c.id],
+                                              "event": ["exec_start"]})
+    return sum(1 for e in events if "pg_isready" in str(e.get("Action", "")))
+
+
+def inject(name: str, stack: ChaosStack) -> Callable[[], None]:
+    """Make the fault; -> what undoes it."""
+    if name == "crash (SIGKILL)":
+        f: Any = SigKill()
+    elif name == "OOM kill":
+        f = MemoryHog()
+    elif name == "container stop":
+        stack.container(ENGINE).stop(timeout=10)
+        return lambda: SigKill().revert(stack)
+    elif name == "database stopped":
+        f = PostgresStop()
+    else:
+        f = ProxyDisabled()
+    f.inject(stack)
+    return lambda: f.revert(stack)
+
+
+def one_shot(stack: ChaosStack, name: str, folder: Path) -> float | None:
+    """Today's way: `pytest checks/` run the moment the fault happens; -> seconds from the
+    platform event to its verdict (its triage written)."""
+    started = time.time()
+    undo = inject(name, stack)
+    out = folder / f"one-shot-{time.monotonic_ns()}.json"
+    try:
+        subprocess.run([PY, "-m", "pytest", "checks/", "-q", "-p", "no:cacheprovider", "--target", "compose",
+                        "--compose-project", stack.run_id, "--base-url", stack.engine_url,
+                        f"--triage-json={out}"], cwd=ROOT, capture_output=True, timeout=120,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+        done = out.stat().st_mtime if out.exists() else None
+        service = FAULTS[name][1]
+        t0 = first_event(stack, service, started) if service else started
+        verdict = json.loads(out.read_text()).get("verdict") if out.exists() else None
+        return None if done is None or t0 is None or verdict == "healthy" else max(done - t0, 0.0)
+    finally:
+        undo()
+        stack.wait_engine_healthy(120)
+
+
+def fmt(samples: list[float]) -> str:
+    if not samples:
+        return "no sample"
+    return (f"median {statistics.median(samples):.2f}s  min {min(samples):.2f}s  max {max(samples):.2f}s"
+            f"  (n={len(samples)})")
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="bench.bench_watch")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--idle-s", type=float, default=60.0)
+    p.add_argument("--interval-s", type=float, default=30.0)
+    p.add_argument("--faults", default="", help="comma-separated subset of the fault names")
+    args = p.parse_args(argv if argv is not None else [])
+    names = [n for n in FAULTS if not args.faults or any(f.strip() in n for f in args.faults.split(","))]
+    section("servicedown watch: detection latency, platform event -> verdict change (issue: watch)")
+    with tempfile.TemporaryDirectory() as tmp, ChaosStack(progress=lambda _line: None) as stack:
+        folder = Path(tmp)
+        w = Watch(stack, folder, args.interval_s)
+        try:
+            if not w.calm(180):
+                print("  watch did not reach a calm healthy state; no figures", flush=True)
+                return
+            # Idle first: a healthy service, nothing happening.
+            import psutil
+
+            proc = psutil.Process(w.proc.pid)
+            before = sum(proc.cpu_times()[:4])
+            lines_before, idle_from = len(w.entries()), time.time()
+            time.sleep(args.idle_s)
+            cpu = (sum(proc.cpu_times()[:4]) - before) / args.idle_s
+            lines = len(w.entries()) - lines_before
+            full_runs = full_runs_between(stack, idle_from, time.time())
+            for name in names:
+                target, service = FAULTS[name]
+                samples = []
+                for _ in range(args.repeats):
+                    if not w.calm(180):
+                        break
+                    started = time.time()
+                    undo = inject(name, stack)
+                    change = w.verdict_change_after(started)
+                    t0 = first_event(stack, service, started) if service else started
+                    if change is not None and t0 is not None:
+                        samples.append(max(change.time - t0, 0.0))
+                    undo()
+                    stack.wait_engine_healthy(120)
+                shot = one_shot(stack, name, folder)
+                row(f"{name}: watch", fmt(samples), f"target <= {target:g} s median")
+                row(f"{name}: one-shot pytest checks/", "no verdict change" if shot is None
+                    else f"{shot:.2f}s (run the moment it happened)", "today")
+        finally:
+            end = w.stop()
+        runs = end.get("runs") or {}
+        row(f"idle, healthy, {args.idle_s:.0f} s: CPU of the watch process", f"{cpu:.2%} of one core",
+            "target <= 2 %")
+        row(f"idle: full runs in {args.idle_s:.0f} s (pg_isready execs in the database)", str(full_runs),
+            f"<= {args.idle_s / args.interval_s + 1:.0f} (one every {args.interval_s:g} s)")
+        row(f"idle: timeline lines written in {args.idle_s:.0f} s", str(lines), "0 while nothing changes")
+        row("whole bench: full runs / affected re-runs", f"{runs.get('full')} / {runs.get('affected')}",
+            f"a full run at most every {args.interval_s:g} s")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
