@@ -6,8 +6,6 @@ is tested with a crash loop whose first exit the platform recorded 31 minutes ag
 
 from __future__ import annotations
 
-import http.server
-import json
 import threading
 import time
 from collections.abc import Iterator
@@ -17,43 +15,10 @@ import pytest
 from servicedown.schema import epoch
 from servicedown.targets.kubernetes import RESTARTED_AT
 from tests.kubernetes import cluster
-from tests.watch.support import WatchRun, calm, down, first, in_order, kind
+from tests.watch.support import FlipHealth, WatchRun, calm, down, first, in_order, kind
 
 pytestmark = [pytest.mark.kubernetes, pytest.mark.slow, pytest.mark.timeout(cluster.SESSION_TIMEOUT)]
 QUICK = ("--settle-s", "3", "--interval-s", "30", "--max-s", "180")
-
-
-class FlipHealth:
-    """The engine's HTTP side, healthy or not as the test says (what port-forward would give)."""
-
-    def __init__(self) -> None:
-        self.healthy = True
-        flip = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-                bodies = cluster._healthy_bodies()
-                body = bodies.get(self.path.split("?")[0])
-                code = 200 if body and flip.healthy else 503 if body else 404
-                if body and not flip.healthy:
-                    body = {"status": "unhealthy"}
-                data = json.dumps(body or {"detail": "Not Found"}).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

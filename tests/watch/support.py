@@ -3,6 +3,7 @@ plain output, its timeline read as it grows."""
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import signal
@@ -17,6 +18,41 @@ from servicedown import polling
 from servicedown.schema import TimelineEntry
 from servicedown.watch.record import read_timeline
 from tests.support import ROOT
+
+
+class FlipHealth:
+    """The engine's HTTP side (its healthy answers, as tests/kubernetes/cluster.py has them), or
+    503 on every endpoint while `healthy` is False: what port-forward or a load balancer gives."""
+
+    def __init__(self) -> None:
+        from tests.kubernetes.cluster import _healthy_bodies
+
+        self.healthy = True
+        flip = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+                body = _healthy_bodies().get(self.path.split("?")[0])
+                code = 200 if body and flip.healthy else 503 if body else 404
+                if body and not flip.healthy:
+                    body = {"status": "unhealthy"}
+                data = json.dumps(body or {"detail": "Not Found"}).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 class WatchRun:
