@@ -371,8 +371,11 @@ def _how(st: dict[str, Any], running: bool, restarting: bool, uptime: float | No
             history.append(states.history_line(last, word, by))
         since = states.clock(_epoch(st.get("StartedAt")))
         if (st.get("Health") or {}).get("Status") == "starting":
-            after = f" after it {states.exit_state(last)[1]}" if last is not None else ""
-            return states.STARTING, f"started at {since}{after}, not yet past its healthcheck", history
+            if last is not None:
+                # Restarted after an exit, not serving yet: the exit is this incident.
+                word, text = states.exit_state(last)
+                return word, (f"{text}; restarted at {since}, not yet past its healthcheck"), []
+            return states.STARTING, f"started at {since}, not yet past its healthcheck", history
         return states.RUNNING, f"running since {since}", history
     if last is None:
         return states.EXITED, f"not running (status '{st.get('Status')}'), no exit recorded", []
