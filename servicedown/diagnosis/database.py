@@ -34,7 +34,14 @@ class Database:
     port: int
     user: str
     name: str
-    known: bool  # the address came from a setting or the engine's environment
+    # Where the address came from: a flag or the engine's health report name it as this side
+    # can reach it; the engine's own environment names it as the engine reaches it (an
+    # in-cluster name means nothing outside the cluster).
+    source: str  # "flag" | "health" | "engine" | "default"
+
+    @property
+    def reachable_from_here(self) -> bool:
+        return self.source in ("flag", "health")
 
 
 def database(ctx: Context) -> Database:
@@ -50,10 +57,13 @@ def database(ctx: Context) -> Database:
     except ValueError:
         port = s.db_port
     host = s.db_host or env.get("DATABASE_HOST", "")
+    source = "flag" if s.db_host else "engine" if host else "default"
     if not host:  # a URL alone: the engine's own health report may say where its database is
-        host, port = _from_health(ctx) or ("", port)
+        found = _from_health(ctx)
+        if found:
+            (host, port), source = found, "health"
     return Database(host or "localhost", port, s.db_user or env.get("DATABASE_USER") or DEFAULT_USER,
-                    s.db_name or env.get("DATABASE_NAME") or DEFAULT_NAME, bool(host))
+                    s.db_name or env.get("DATABASE_NAME") or DEFAULT_NAME, source)
 
 
 def _from_health(ctx: Context) -> tuple[str, int] | None:
@@ -99,7 +109,7 @@ def ready(ctx: Context) -> Finding:
                    2: "no response", 3: "no attempt (bad parameters)"}.get(res.rc, "")
         return bad(f"database not ready: {out or meaning} (pg_isready rc={res.rc}"
                    + (f": {meaning})" if meaning else ")"), **ev)
-    if not db.known:
+    if not db.reachable_from_here:
         return skip("this target cannot run pg_isready where the database runs; " + NO_DB_HOST)
     return _checker_probe(ctx, db)
 
@@ -115,7 +125,7 @@ def reachable(ctx: Context) -> Finding:
             pgwire.probe_argv(db.host, db.port, db.user, db.name, PROBE_TIMEOUT_S, source),
             timeout=PROBE_TIMEOUT_S + 3)
     except NotSupported:
-        if db.known:
+        if db.reachable_from_here:
             return _checker_probe(ctx, db)
         return skip("this target cannot run commands on the engine's side; " + NO_DB_HOST, **ev)
     if res is not None and res.rc in (0, 2):

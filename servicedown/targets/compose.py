@@ -388,7 +388,7 @@ def _log_lines(text: str, started: float | None) -> list[LogLine]:
     out = []
     for raw in text.splitlines():
         stamp, sep, rest = raw.partition(" ")
-        when = _epoch(stamp) if sep and stamp[:1].isdigit() else None
+        when = _epoch(stamp) if sep and "T" in stamp and stamp[:1].isdigit() else None
         body = rest if when is not None else raw
         run = UNKNOWN if when is None or started is None else \
             CURRENT if when >= started - 0.5 else EARLIER

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from servicedown import states
 from servicedown.backends.command import BackendError, CommandResult
 from servicedown.backends.kube import ApiError, KubeBackend
 from servicedown.config import Settings
@@ -205,7 +206,8 @@ class KubernetesTarget(Target):
             how, detail_text, _ = pods_state([], [], raw_events, dep)
             return ServiceState(exists=False, status="missing", how=how, how_detail=detail_text,
                                 serving=0, replicas=((dep or {}).get("spec") or {}).get("replicas"),
-                                detail={"problem": detail_text if dep else self.missing_message()})
+                                detail={"problem": detail_text if how == states.SCALED_TO_ZERO
+                                        else self.missing_message()})
         views = [view_pod(p) for p in live]
         events, ooms, dies = self._event_lines(live, raw_events, since)
         statuses = [cs for p in live for cs in container_statuses(p)]
@@ -341,20 +343,20 @@ class KubernetesTarget(Target):
             runs = [(True, EARLIER)] if had_previous and previous and not waiting_now else []
             runs.append((False, CURRENT))
             for prev, run in runs:
+                previous_run = prev or (had_previous and waiting_now)
                 try:
                     text = self._request("GET", f"{self._ns_path}/pods/{quote(name)}/log",
                                          {"container": container, "timestamps": "true",
-                                          "previous": "true" if prev or (had_previous and waiting_now)
-                                          else None, **query},
+                                          "previous": "true" if previous_run else None, **query},
                                          accept="*/*").decode("utf-8", "replace")
                 except ApiError as exc:
                     # No kubelet answering (or the container never ran): say so, carry on.
-                    refused.append(f"pod/{name}{' (previous)' if prev else ''}: {exc}")
+                    refused.append(f"pod/{name}{' (previous)' if previous_run else ''}: {exc}")
                     continue
                 prefix = f"[pod/{name}/{container}] "
                 for raw in text.splitlines():
                     stamp, sep, rest = raw.partition(" ")
-                    when = parse_time(stamp) if sep and stamp[:1].isdigit() else None
+                    when = parse_time(stamp) if sep and "T" in stamp and stamp[:1].isdigit() else None
                     body = rest if when is not None else raw
                     out.append(LogLine(prefix + body, when.timestamp() if when else None, run))
         if not out and refused:
@@ -451,8 +453,14 @@ class KubernetesTarget(Target):
             return None
         pods.sort(key=lambda p: not pod_ready(p))
         pod = pods[0]
-        return self.backend.exec(self.settings.namespace, (pod.get("metadata") or {}).get("name", ""),
-                                 engine_container_name(pod.get("spec") or {}), argv, timeout)
+        name = (pod.get("metadata") or {}).get("name", "")
+        res = self.backend.exec(self.settings.namespace, name,
+                                engine_container_name(pod.get("spec") or {}), argv, timeout)
+        if res is None:
+            raise NotSupported(f"the cluster did not allow an exec into pod {name} (no kubelet "
+                               "answering, or no pods/exec permission): commands on the engine's "
+                               "side cannot run")
+        return res
 
     def restart_command(self) -> str:
         return f"kubectl rollout restart deployment/{self.settings.deployment} -n {self.settings.namespace}"
