@@ -2,6 +2,10 @@
 
 Two layers: the known secret values (taken from the target's environment, never printed),
 and generic patterns that catch credentials nobody told us about.
+
+Text is masked before it is cut to a length, never after: a cut could leave a secret's
+prefix that no pattern and no known value recognises any more. `Redactor.clip` does both, in
+that order; nothing else cuts text that leaves the library.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from typing import Any
 from urllib.parse import quote, quote_plus
 
 MASK = "***"
+ELLIPSIS = "…"
 MIN_SECRET_LEN = 4  # shorter values ("on", "1") would mask half of every line
 
 # Each pattern keeps its group 1 (the name or prefix) and masks the rest of the match.
@@ -75,6 +80,18 @@ class Redactor:
             text = _ASSIGNMENT.sub(_mask_credential_assignment, text)
         return text
 
+    def clip(self, text: object, limit: int) -> str:
+        """The text masked, then cut to at most `limit` characters. A cut never leaves part of
+        a word: a secret cut in two would not be recognised by a redactor that knows it."""
+        text = self.redact(text)
+        if len(text) <= limit:
+            return text
+        end = max(limit - len(ELLIPSIS), 0)
+        if not text[end].isspace():
+            while end > 0 and not text[end - 1].isspace():
+                end -= 1
+        return text[:end].rstrip() + ELLIPSIS
+
     def mask_json(self, value: Any) -> Any:
         """Every string inside a JSON-like value masked, keys too; other values as they are."""
         if isinstance(value, str):
@@ -105,6 +122,11 @@ DEFAULT = Redactor()
 def redact(text: object) -> str:
     """Mask generic credential patterns (no known values) in `text`."""
     return DEFAULT.redact(text)
+
+
+def clip(text: object, limit: int) -> str:
+    """Mask generic credential patterns in `text`, then cut it to `limit` characters."""
+    return DEFAULT.clip(text, limit)
 
 
 def mask_json(value: Any) -> Any:

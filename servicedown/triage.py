@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 
 from servicedown.causes import CAUSES, Cause, Signal
 from servicedown.model import CheckResult, Outcome, RankedCause, Triage
-from servicedown.redact import redact
+from servicedown.redact import clip
 
 MAX_MESSAGE = 300  # characters of a check's message quoted as evidence
 
@@ -74,8 +74,7 @@ def _ranked(c: Cause, score: float, matched: list[tuple[Signal, list[CheckResult
 
 
 def _message(r: CheckResult) -> str:
-    text = " ".join(redact(r.message).split())  # one line, whatever the check wrote
-    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
+    return clip(" ".join(r.message.split()), MAX_MESSAGE)  # one line, whatever the check wrote
 
 
 def summary_text(t: Triage, max_causes: int = 3, max_evidence: int = 6) -> str:

@@ -25,6 +25,7 @@ from servicedown.backends.command import (
     within,
 )
 from servicedown.probes import kernlog
+from servicedown.redact import clip
 
 MAX_LINK_HOPS = 8  # symlinks followed inside a container (Let's Encrypt's live/ is made of them)
 
@@ -35,7 +36,7 @@ class DockerError(BackendError):
 
 def short(exc: BaseException) -> str:
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return text[:200]
+    return clip(text, 200)
 
 
 def docker_client(timeout: float) -> Any:

@@ -23,6 +23,7 @@ from servicedown.backends.command import (
     CommandResult,
     within,
 )
+from servicedown.redact import clip
 
 TRANSPORT_MARGIN_S = 15.0  # an SSH connect or a `docker exec` costs up to a few seconds
 NO_LOG = ": servicedown-no-log;"  # marks command lines whose output holds secrets
@@ -63,7 +64,7 @@ class HostBackend:
                 self._host = testinfra.get_host(self.spec)
             except Exception as exc:  # unknown backend, bad spec: say which
                 raise BackendError(
-                    f"cannot use host spec '{self.spec}': {str(exc)[:200]}; "
+                    f"cannot use host spec '{self.spec}': {clip(exc, 200)}; "
                     "use local://, ssh://user@host or docker://container"
                 ) from None
         return self._host
@@ -85,7 +86,7 @@ class HostBackend:
         except BackendError:
             raise
         except Exception as exc:  # the transport failed; reported as a result
-            return CommandResult(TRANSPORT, "", str(exc)[:300])
+            return CommandResult(TRANSPORT, "", clip(exc, 300))
         return CommandResult(res.rc, res.stdout, res.stderr)
 
     def script(self, script: str, args: list[str], timeout: float) -> CommandResult:
@@ -99,7 +100,7 @@ class HostBackend:
             res = self.run(PROBE, timeout)
             if "servicedown-probe" not in res.stdout:
                 lines = (res.stderr or res.stdout).strip().splitlines()
-                why = lines[0][:200] if lines else f"rc={res.rc}"
+                why = clip(lines[0], 200) if lines else f"rc={res.rc}"
                 raise BackendError(
                     f"cannot reach host '{self.spec}': {why}; check --host (e.g. "
                     "docker://qbitel-systemd after 'scripts/systemd-host.sh up', or ssh://user@vm "

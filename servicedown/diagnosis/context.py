@@ -89,7 +89,7 @@ class Context:
                 return None
             if not res.ok and "pid_alive=" not in res.stdout:
                 raise RuntimeError(f"reading resource facts failed (rc={res.rc}): "
-                                   f"{res.stderr.strip()[:200]}")
+                                   f"{self.redactor.clip(res.stderr.strip(), 200)}")
             return hostfacts.parse(res.stdout)
 
         return self.cached("facts", gather)

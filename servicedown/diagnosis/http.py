@@ -9,6 +9,8 @@ from typing import Any
 
 import httpx
 
+from servicedown.redact import clip
+
 MAX_BODY = 64 * 1024  # a health body larger than this is not a health body
 
 
@@ -39,7 +41,7 @@ class HttpAnswer:
         if self.body is not None:
             ev["body"] = self.body
         elif self.text:
-            ev["body_text"] = self.text[:500]
+            ev["body_text"] = clip(self.text, 500)
         if "retry-after" in self.headers:
             ev["retry_after"] = self.headers["retry-after"]
         return ev
@@ -77,7 +79,7 @@ def get(client: httpx.Client, url: str, deadline_s: float) -> HttpAnswer:
         answer.error = _describe(exc)
         raw = b""
     except Exception as exc:  # odd URLs, encodings: never a traceback
-        answer.error = f"{type(exc).__name__}: {exc}"[:300]
+        answer.error = clip(f"{type(exc).__name__}: {exc}", 300)
         raw = b""
     answer.elapsed_s = time.monotonic() - start
     if raw:
@@ -85,7 +87,7 @@ def get(client: httpx.Client, url: str, deadline_s: float) -> HttpAnswer:
         try:
             answer.body = json.loads(text)
         except ValueError:
-            answer.text = text[:2000]
+            answer.text = clip(text, 2000)
     return answer
 
 
@@ -94,7 +96,7 @@ def _describe(exc: httpx.HTTPError) -> str:
     if isinstance(exc, httpx.ConnectError):
         if "refused" in text.lower():
             return "connection refused (nothing listens on that port)"
-        return f"cannot connect: {text[:200]}"
+        return f"cannot connect: {clip(text, 200)}"
     if isinstance(exc, httpx.RemoteProtocolError):
-        return f"the server closed the connection or answered garbage: {text[:200]}"
-    return f"{type(exc).__name__}: {text[:200]}"
+        return f"the server closed the connection or answered garbage: {clip(text, 200)}"
+    return f"{type(exc).__name__}: {clip(text, 200)}"

@@ -94,7 +94,7 @@ def validation(ctx: Context) -> Finding:
     start = index
     while start > 0 and not _VERDICT.search(lines[start - 1]):
         start -= 1
-    fails = [ctx.redactor(line.strip())[:300] for line in lines[start:index]
+    fails = [ctx.redactor.clip(line.strip(), 300) for line in lines[start:index]
              if _FAIL_LINE.search(line)]
     shown = "\n  ".join(dict.fromkeys(fails)) or "(no FAIL lines kept)"
     return bad(f"startup validation FAILED at its last start:\n  {shown}", failures=fails)

@@ -23,6 +23,7 @@ from urllib.parse import quote
 from servicedown.backends.command import BackendError, CommandResult
 from servicedown.backends.kube import ApiError, KubeBackend
 from servicedown.config import Settings
+from servicedown.redact import clip
 from servicedown.secrets import REQUIRED, SECRET_REF
 from servicedown.targets.base import NotSupported, ServiceState, Target, TargetError
 from servicedown.targets.kubernetes_pods import (
@@ -263,7 +264,7 @@ class KubernetesTarget(Target):
             items = self._get(f"{self._ns_path}/events",
                               {"fieldSelector": "involvedObject.kind=Pod", "limit": 500}).get("items")
         except BackendError as exc:  # events enrich the state; their absence is not a failure
-            return [f"events unavailable: {str(exc)[:200]}"] + [t for _, t in sorted(lines)], ooms, dies
+            return [f"events unavailable: {clip(exc, 200)}"] + [t for _, t in sorted(lines)], ooms, dies
         for ev in items or []:
             if (ev.get("involvedObject") or {}).get("name") not in names:
                 continue
@@ -308,7 +309,7 @@ class KubernetesTarget(Target):
                 prefix = f"[pod/{name}/{container}] "
                 out.extend(prefix + line for line in text.splitlines())
         if not out and refused:
-            raise NotSupported("the cluster did not serve the pods' logs: " + "; ".join(refused)[:600])
+            raise NotSupported("the cluster did not serve the pods' logs: " + clip("; ".join(refused), 600))
         return out
 
     def environment(self) -> dict[str, str] | None:

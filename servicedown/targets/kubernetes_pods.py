@@ -8,6 +8,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from servicedown.redact import clip
+
 ENGINE_CONTAINER = "ai-engine"  # the real engine's container name; otherwise the first one
 # Waiting reasons that mean the container cannot run (not the normal ContainerCreating).
 BAD_WAITING = ("CrashLoopBackOff", "CreateContainerConfigError", "CreateContainerError",
@@ -92,7 +94,7 @@ def view_pod(pod: dict) -> PodView:
     for cs in statuses:
         w = waiting(cs)
         if w and w.get("reason"):
-            msg = f": {w['message'][:200]}" if w.get("message") else ""
+            msg = f": {clip(w['message'], 200)}" if w.get("message") else ""
             waits.append(f"{cs.get('name')}: {w['reason']}{msg}")
             if w["reason"] in BAD_WAITING or word in ("Pending", "Running"):
                 word = w["reason"]
@@ -176,7 +178,7 @@ def event_line(ev: dict) -> tuple[datetime | None, str]:
             or parse_time((ev.get("metadata") or {}).get("creationTimestamp")))
     obj = ev.get("involvedObject") or {}
     count = ev.get("count") or ((ev.get("series") or {}).get("count")) or 1
-    message = " ".join(str(ev.get("message") or "").split())[:240]
+    message = clip(" ".join(str(ev.get("message") or "").split()), 240)
     times = f" (x{count})" if count and int(count) > 1 else ""
     if ev.get("reason") == "Killing":
         return when, f"{clock(when)} kill signal=15 pod/{obj.get('name')}: {message}{times}"

@@ -16,6 +16,7 @@ from typing import Any
 from servicedown.backends.command import BackendError, CommandResult
 from servicedown.backends.host import HostBackend
 from servicedown.config import Settings
+from servicedown.redact import clip
 from servicedown.targets import systemd_read as read
 from servicedown.targets.base import ServiceState, Target, TargetError
 
@@ -58,7 +59,7 @@ class SystemdTarget(Target):
         res = self._run(["systemctl", "show", self.unit, "-p", ",".join(props)])
         if not res.ok:
             raise TargetError(f"systemctl show {self.unit} failed: "
-                              f"{(res.stderr or res.stdout).strip()[:200]}")
+                              f"{clip((res.stderr or res.stdout).strip(), 200)}")
         return read.props(res.stdout.splitlines())
 
     def missing_message(self) -> str:
@@ -92,7 +93,7 @@ class SystemdTarget(Target):
         answer = read.UnitAnswer.parse(res.stdout)
         if not answer.loaded:
             raise TargetError(f"systemctl show {self.unit} failed on {self.settings.host}: "
-                              f"{' '.join(answer.raw_show or [res.stderr.strip()])[:200]}")
+                              f"{clip(' '.join(answer.raw_show or [res.stderr.strip()]), 200)}")
         if not answer.exists:
             return ServiceState(exists=False, status="missing",
                                 detail={"problem": self.missing_message(), "unit": self.unit_id})
@@ -103,7 +104,7 @@ class SystemdTarget(Target):
                          "-o", "short-iso"], self.settings.check_timeout_s + 5)
         if not res.ok:
             raise TargetError(f"journalctl -u {self.unit} failed on {self.settings.host}: "
-                              f"{(res.stderr or res.stdout).strip()[:200]}")
+                              f"{clip((res.stderr or res.stdout).strip(), 200)}")
         return [line for line in res.stdout.splitlines() if line != "-- No entries --"]
 
     def environment(self) -> dict[str, str] | None:
@@ -167,7 +168,7 @@ class SystemdTarget(Target):
         res = self._run(["systemctl", "restart", self.unit], 90)
         if not res.ok:
             raise TargetError(f"'{self.restart_command()}' failed on {self.settings.host}: "
-                              f"{(res.stderr or res.stdout).strip()[:200]}; "
+                              f"{clip((res.stderr or res.stdout).strip(), 200)}; "
                               f"'journalctl -u {self.unit} -n 50' tells why")
         return (f"restarted unit {self.unit_id} on {self.settings.host} "
                 f"(same as: {self.restart_command()})")

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from servicedown.redact import clip
 from servicedown.targets.base import ServiceState
 
 STATE_SCRIPT = (Path(__file__).with_name("systemd_state.sh")).read_text()
@@ -249,7 +250,7 @@ def journal_events(lines: list[str], unit_id: str
         message = message.removeprefix(unit_id + ": ")
         if not any(w in message for w in EVENT_WORDS):
             continue
-        events.append((when, message[:200]))
+        events.append((when, clip(message, 200)))
         m = EXIT_RE.search(message)
         if m:
             how, status, name = m.group(1), int(m.group(2)), m.group(3) or ""
@@ -278,7 +279,7 @@ def kernel_oom_kills(lines: list[str], clock: tuple[float, float] | None, p: dic
     found = []
     for line in lines:
         if line.startswith("!"):
-            note = (f"dmesg unreadable ({line[1:].strip()[:120]}); kernel OOM lines only "
+            note = (f"dmesg unreadable ({clip(line[1:].strip(), 120)}); kernel OOM lines only "
                     "from journalctl -k, if it keeps them")
             continue
         m = OOM_RE.search(line)
