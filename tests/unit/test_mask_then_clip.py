@@ -4,22 +4,19 @@ that cuts text (a target, the check runner, a check) and looks for its head in w
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from servicedown.backends.command import CommandResult
 from servicedown.config import Settings
-from servicedown.diagnosis.context import Context
 from servicedown.diagnosis.http import HttpAnswer
-from servicedown.diagnosis.runner import run_checks
 from servicedown.redact import DEFAULT, ELLIPSIS, MASK, Redactor, clip
-from servicedown.targets.base import ServiceState, Target, TargetError
+from servicedown.targets.base import TargetError
 from servicedown.targets.compose import _health_log
 from servicedown.targets.systemd import SystemdTarget
+from tests.fakes import FailingHost, FakeNetwork, FakeTarget, results
 
 SECRET = "Zx9Q" + "k3Vt7pLm2" * 4  # its head, "Zx9Q", appears nowhere else
 HEAD = SECRET[:4]
+ENV = {"JWT_SECRET": SECRET}
 
 
 def across(cut: int, before: str = "") -> str:
@@ -49,61 +46,15 @@ def test_compose_health_log_is_masked_then_cut():
     assert out and all(HEAD not in line for line in out)
 
 
-class FakeTarget(Target):
-    """A target whose answers the test sets; its environment holds SECRET."""
-
-    kind = "fake"
-
-    def __init__(self, state_error: Exception | None = None) -> None:
-        super().__init__(Settings(target="url"))
-        self.state_error = state_error
-
-    def describe(self) -> str:
-        return "fake"
-
-    def state(self) -> ServiceState:
-        if self.state_error:
-            raise self.state_error
-        return ServiceState(exists=True, running=True, status="running")
-
-    def logs(self, lines: int) -> list[str]:
-        return []
-
-    def environment(self) -> dict[str, str] | None:
-        return {"JWT_SECRET": SECRET}
-
-    def run_in_service(self, argv: list[str], timeout: float) -> CommandResult | None:
-        return None
-
-    def restart(self) -> str:
-        return ""
-
-
-class FakeNetwork:
-    def __init__(self, answer: HttpAnswer) -> None:
-        self.answer = answer
-
-    def get(self, url: str) -> HttpAnswer:
-        return self.answer
-
-    def close(self) -> None:
-        pass
-
-
-def _results(target: Target, only: list[str], network: Any = None) -> dict[str, Any]:
-    ctx = Context(target.settings, target, network)
-    return {r.id: r for r in run_checks(target.settings, target, only=only, ctx=ctx)}
-
-
 def test_runner_masks_a_broken_checks_message_before_cutting_it():
-    target = FakeTarget(RuntimeError(across(300 - len("RuntimeError: "))))
-    result = _results(target, ["running.state"])["running.state"]
+    target = FakeTarget(ENV, RuntimeError(across(300 - len("RuntimeError: "))))
+    result = results(target, ["running.state"])["running.state"]
     assert result.outcome == "error" and HEAD not in result.message
 
 
 def test_health_check_masks_a_non_json_body_before_cutting_it():
     answer = HttpAnswer("http://svc/health", status=503, text=across(120))
-    result = _results(FakeTarget(), ["health.endpoint"], FakeNetwork(answer))["health.endpoint"]
+    result = results(FakeTarget(ENV), ["health.endpoint"], FakeNetwork(answer))["health.endpoint"]
     assert result.outcome == "fail" and HEAD not in result.message
 
 
@@ -111,25 +62,9 @@ def test_health_check_masks_a_components_details_before_cutting_them():
     body = {"status": "unhealthy", "checks": [{"component": "database", "status": "failed",
                                                "details": across(200)}]}
     answer = HttpAnswer("http://svc/health", status=503, body=body)
-    results = _results(FakeTarget(), ["health.endpoint", "health.database"], FakeNetwork(answer))
-    for r in results.values():
+    found = results(FakeTarget(ENV), ["health.endpoint", "health.database"], FakeNetwork(answer))
+    for r in found.values():
         assert r.outcome == "fail" and HEAD not in r.message
-
-
-class FailingHost:
-    """A testinfra host backend whose every command fails with `stderr`."""
-
-    spec = "docker://fake"
-    probed = True
-
-    def __init__(self, stderr: str) -> None:
-        self.stderr = stderr
-
-    def run(self, command: str, timeout: float, secret_output: bool = False) -> CommandResult:
-        return CommandResult(1, "", self.stderr)
-
-    def close(self) -> None:
-        pass
 
 
 @pytest.mark.parametrize("call", ["logs", "restart", "service_pid"])
