@@ -6,6 +6,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from servicedown import secrets
 from servicedown.backends.network import NetworkBackend
 from servicedown.config import Settings
 from servicedown.diagnosis import http
@@ -14,9 +15,6 @@ from servicedown.redact import Redactor
 from servicedown.targets.base import ServiceState, Target
 
 T = TypeVar("T")
-
-# Variables whose values are secrets whatever the deployment calls them.
-_SECRET_NAME_HINTS = ("PASSWORD", "SECRET", "KEY", "TOKEN", "CREDENTIAL")
 
 
 class Context:
@@ -71,8 +69,7 @@ class Context:
                 env = self.environment() or {}
             except Exception:
                 env = {}
-            values = [v for k, v in env.items() if any(h in k.upper() for h in _SECRET_NAME_HINTS)]
-            return Redactor(values)
+            return Redactor(secrets.secret_values(env))
 
         return self.cached("redactor", build)
 

@@ -60,8 +60,14 @@ def secret_strength(ctx: Context) -> Finding:
         return skip("the service's environment cannot be read on this target")
     ev = {r.name: _describe(r) for r in reports}
     weak = secrets.weak_or_short(reports)
-    if weak:
-        return bad("; ".join(p for r in weak for p in r.problems), **ev)
+    problems = [p for r in weak for p in r.problems]
+    # Any credential, required or not (SMTP_PASS, DB_PASS), too short to be masked.
+    short = {n: s for n, s in secrets.short_secrets(ctx.environment() or {}).items()
+             if n not in {r.name for r in weak}}
+    if short:
+        ev["too_short_to_mask"] = sorted(short)
+    if problems or short:
+        return bad("; ".join(problems + list(short.values())), **ev)
     judged = [r for r in reports if r.present and r.value_read]
     refs = [r.name for r in reports if not r.value_read]
     if not judged:
