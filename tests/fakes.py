@@ -11,7 +11,7 @@ from servicedown.diagnosis.context import Context
 from servicedown.diagnosis.http import HttpAnswer
 from servicedown.diagnosis.runner import run_checks
 from servicedown.model import CheckResult
-from servicedown.targets.base import ServiceState, Target
+from servicedown.targets.base import LogLine, ServiceState, Target
 
 
 class FakeTarget(Target):
@@ -33,7 +33,7 @@ class FakeTarget(Target):
             raise self.state_error
         return ServiceState(exists=True, running=True, status="running")
 
-    def logs(self, lines: int) -> list[str]:
+    def logs(self, lines: int) -> list[LogLine]:
         return []
 
     def environment(self) -> dict[str, str] | None:
