@@ -6,10 +6,11 @@ import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
 
-from servicedown.redact import clip
+from servicedown.redact import clip, redact
 
 MAX_BODY = 64 * 1024  # a health body larger than this is not a health body
 
@@ -55,12 +56,24 @@ def make_client(timeout_s: float, verify: bool) -> httpx.Client:
                         headers={"User-Agent": "servicedown-checks/0.1", "Accept": "application/json"})
 
 
+def without_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
+    """The URL without its userinfo, and the user and password it held. They are sent as an
+    Authorization header instead: httpx logs every URL it requests, userinfo included."""
+    parts = urlsplit(url)
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    if not at:
+        return url, None
+    user, _, password = userinfo.partition(":")
+    return urlunsplit(parts._replace(netloc=hostport)), (unquote(user), unquote(password))
+
+
 def get(client: httpx.Client, url: str, deadline_s: float) -> HttpAnswer:
     """GET url; never raises. Stops reading at MAX_BODY and at deadline_s in total."""
-    answer = HttpAnswer(url)
+    answer = HttpAnswer(redact(url))  # what every message and report shows of it
     start = time.monotonic()
+    bare, auth = without_credentials(url)
     try:
-        with client.stream("GET", url) as resp:
+        with client.stream("GET", bare, auth=auth) as resp:
             answer.status = resp.status_code
             answer.headers = {k.lower(): v for k, v in resp.headers.items()
                               if k.lower() in ("content-type", "retry-after")}

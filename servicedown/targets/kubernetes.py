@@ -23,7 +23,7 @@ from urllib.parse import quote
 from servicedown.backends.command import BackendError, CommandResult
 from servicedown.backends.kube import ApiError, KubeBackend
 from servicedown.config import Settings
-from servicedown.redact import clip
+from servicedown.redact import clip, redact
 from servicedown.secrets import REQUIRED, SECRET_REF
 from servicedown.targets.base import (
     CURRENT,
@@ -76,7 +76,7 @@ class KubernetesTarget(Target):
     # --- plumbing -------------------------------------------------------------------
     def describe(self) -> str:
         s = self.settings
-        where = f" on {self.backend.server}" if self.backend.server else ""
+        where = f" on {redact(self.backend.server)}" if self.backend.server else ""
         return (f"kubernetes deployment '{s.deployment}', pods -l {s.selector} "
                 f"in namespace '{s.namespace}'{where}")
 

@@ -32,7 +32,7 @@ class SystemdTarget(Target):
 
     # --- plumbing -------------------------------------------------------------------
     def describe(self) -> str:
-        return f"systemd unit '{self.unit_id}' on {self.settings.host}"
+        return f"systemd unit '{self.unit_id}' on {self.settings.shown_host}"
 
     def preflight(self) -> None:
         try:
@@ -40,11 +40,11 @@ class SystemdTarget(Target):
         except BackendError as exc:
             raise TargetError(str(exc)) from None
         if "no-systemctl" in found:
-            raise TargetError(f"host '{self.settings.host}' has no systemctl: it does not run "
+            raise TargetError(f"host '{self.settings.shown_host}' has no systemctl: it does not run "
                               "systemd; pick the target that matches how the service runs "
                               "(--target compose/kubernetes/url)")
         if "not-booted" in found:
-            raise TargetError(f"host '{self.settings.host}': System has not been booted with "
+            raise TargetError(f"host '{self.settings.shown_host}': System has not been booted with "
                               "systemd (PID 1 is not systemd), so there is no unit to ask; "
                               "point --host at the machine (or container) whose init is systemd")
 
@@ -64,7 +64,7 @@ class SystemdTarget(Target):
 
     def missing_message(self) -> str:
         similar = self._similar_units()
-        where = f"on {self.settings.host}"
+        where = f"on {self.settings.shown_host}"
         if similar:
             return (f"systemd unit '{self.unit_id}' not found {where} (similar units: "
                     f"{', '.join(similar)}); check --unit")
@@ -92,7 +92,7 @@ class SystemdTarget(Target):
                                    ",".join(read.SHOW_PROPS)], self.settings.check_timeout_s + 10)
         answer = read.UnitAnswer.parse(res.stdout)
         if not answer.loaded:
-            raise TargetError(f"systemctl show {self.unit} failed on {self.settings.host}: "
+            raise TargetError(f"systemctl show {self.unit} failed on {self.settings.shown_host}: "
                               f"{clip(' '.join(answer.raw_show or [res.stderr.strip()]), 200)}")
         if not answer.exists:
             return ServiceState(exists=False, status="missing",
@@ -121,7 +121,7 @@ class SystemdTarget(Target):
             self.preflight()
         res = self.backend.run(command, self.settings.check_timeout_s + 5)
         if not res.ok and not res.stdout:
-            raise TargetError(f"journalctl -u {self.unit} failed on {self.settings.host}: "
+            raise TargetError(f"journalctl -u {self.unit} failed on {self.settings.shown_host}: "
                               f"{clip((res.stderr or res.stdout).strip(), 200)}")
         return read.journal_lines(res.stdout, current)
 
@@ -190,10 +190,10 @@ class SystemdTarget(Target):
     def restart(self) -> str:
         res = self._run(["systemctl", "restart", self.unit], 90)
         if not res.ok:
-            raise TargetError(f"'{self.restart_command()}' failed on {self.settings.host}: "
+            raise TargetError(f"'{self.restart_command()}' failed on {self.settings.shown_host}: "
                               f"{clip((res.stderr or res.stdout).strip(), 200)}; "
                               f"'journalctl -u {self.unit} -n 50' tells why")
-        return (f"restarted unit {self.unit_id} on {self.settings.host} "
+        return (f"restarted unit {self.unit_id} on {self.settings.shown_host} "
                 f"(same as: {self.restart_command()})")
 
     def fingerprint(self) -> dict[str, Any]:
