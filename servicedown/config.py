@@ -11,6 +11,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 from urllib.parse import urlsplit
 
+from servicedown import names
 from servicedown.redact import redact
 
 TARGET_KINDS = ("compose", "systemd", "kubernetes", "url")
@@ -78,6 +79,8 @@ class Settings:
             raise SettingsError(f"--base-url '{redact(self.base_url)}': {exc}") from None
         if self.log_lines < 1:
             raise SettingsError("--log-lines must be at least 1")
+        for problem in names.problems(self):
+            raise SettingsError(problem)
 
     @property
     def base(self) -> str:

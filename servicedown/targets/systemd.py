@@ -119,7 +119,8 @@ class SystemdTarget(Target):
         command = shlex.join(argv) + (f" | head -n {int(first)}" if first else "")
         if not self.backend.probed:
             self.preflight()
-        res = self.backend.run(command, self.settings.check_timeout_s + 5)
+        # The service's own lines may hold anything it printed, secrets included.
+        res = self.backend.run(command, self.settings.check_timeout_s + 5, secret_output=True)
         if not res.ok and not res.stdout:
             raise TargetError(f"journalctl -u {self.unit} failed on {self.settings.shown_host}: "
                               f"{clip((res.stderr or res.stdout).strip(), 200)}")

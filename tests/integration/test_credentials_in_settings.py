@@ -111,6 +111,17 @@ def test_systemd_target_never_shows_the_hosts_credentials(tmp_path, service, sch
     assert {name: leaks(text) for name, text in texts.items() if leaks(text)} == {}
 
 
+def test_an_ssh_password_is_refused_before_anything_runs(tmp_path):
+    # testinfra would hand it to `sshpass -p` on a command line: every process listing and
+    # testinfra's DEBUG log would show it. paramiko:// keeps it in the process.
+    proc = run([sys.executable, "-m", "pytest", "checks/", "-p", "no:cacheprovider", "--target",
+                "systemd", "--host", f"ssh://admin:{PASSWORD}@127.0.0.1:{closed_port()}"],
+               timeout=60, check=False, cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 4 and "sshpass" in out and "paramiko://" in out
+    assert "Traceback" not in out and leaks(out) == []
+
+
 def test_remediation_message_never_shows_credentials(service):
     settings = Settings(target="url", base_url=f"http://monitor:{PASSWORD}@127.0.0.1:{service.server_port}")
     outcome = restart_and_wait(settings, FakeTarget(settings=settings), timeout_s=5)
@@ -119,7 +130,7 @@ def test_remediation_message_never_shows_credentials(service):
 
 
 def test_a_refused_restart_is_a_message_without_credentials():
-    host = f"ssh://admin:{PASSWORD}@127.0.0.1:{closed_port()}"
+    host = f"paramiko://admin:{PASSWORD}@127.0.0.1:{closed_port()}"
 
     class Refusing(FakeTarget):
         def restart(self) -> str:
@@ -132,7 +143,7 @@ def test_a_refused_restart_is_a_message_without_credentials():
 
 
 def test_describe_repr_and_errors_never_show_credentials():
-    settings = Settings(target="systemd", host=f"ssh://admin:{PASSWORD}@vm1",
+    settings = Settings(target="systemd", host=f"paramiko://admin:{PASSWORD}@vm1",
                         base_url=f"https://{TOKEN}@vm1:8000")
     shown = [SystemdTarget(settings).describe(), UrlTarget(settings).describe(), repr(settings),
              str(settings)]
