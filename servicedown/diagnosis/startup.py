@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from servicedown import secrets
+from servicedown.backends.command import UnreadableFile
 from servicedown.diagnosis.context import Context
 from servicedown.diagnosis.registry import Finding, bad, check, not_applicable, ok, skip
 from servicedown.probes import logscan, tlscheck
@@ -120,16 +121,24 @@ def tls(ctx: Context) -> Finding:
     unset = [n for n, p in (("TLS_CERT_FILE", cert_path), ("TLS_KEY_FILE", key_path)) if not p]
     if unset:
         return bad(f"TLS_ENABLED=true but {' and '.join(unset)} not set", unset=unset)
-    cert = ctx.target.read_file(cert_path, MAX_PEM)
-    key = ctx.target.read_file(key_path, MAX_PEM)
+    cert, cert_why = _read_pem(ctx, cert_path, "TLS_CERT_FILE")
+    key, key_why = _read_pem(ctx, key_path, "TLS_KEY_FILE")
     report = tlscheck.inspect_tls(cert, key, warn_days=ctx.settings.tls_warn_days,
                                   now=datetime.fromtimestamp(ctx.target.now(), UTC))
     ev = report.to_json() | {"cert_file": cert_path, "key_file": key_path}
     if not report.ok:
-        where = {"certificate file missing": f"certificate file missing ({cert_path})",
-                 "key file missing": f"key file missing ({key_path})"}
+        where = {"certificate file missing": cert_why or f"certificate file missing ({cert_path})",
+                 "key file missing": key_why or f"key file missing ({key_path})"}
         return bad("TLS: " + "; ".join(where.get(p, p) for p in report.problems), **ev)
     return ok(f"certificate valid for {report.expires_in_days:.0f} more days, key matches", **ev)
+
+
+def _read_pem(ctx: Context, path: str, name: str) -> tuple[bytes | None, str]:
+    """The file's bytes, or None and why it is not a file (a folder, a loop of links...)."""
+    try:
+        return ctx.target.read_file(path, MAX_PEM), ""
+    except UnreadableFile as exc:
+        return None, f"{name}: {exc}; point it at the PEM file itself"
 
 
 def _served_certificate(ctx: Context) -> Finding:

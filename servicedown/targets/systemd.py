@@ -18,7 +18,7 @@ from servicedown.backends.host import HostBackend
 from servicedown.config import Settings
 from servicedown.redact import clip
 from servicedown.targets import systemd_read as read
-from servicedown.targets.base import LogLine, ServiceState, Target, TargetError
+from servicedown.targets.base import LogLine, ServiceState, Target, TargetError, head_result
 
 
 class SystemdTarget(Target):
@@ -172,10 +172,7 @@ class SystemdTarget(Target):
 
     def read_file(self, path: str, max_bytes: int) -> bytes | None:
         # A TLS key is a secret: its bytes must not reach testinfra's DEBUG log.
-        res = self._run(["head", "-c", str(max_bytes), path], 5, secret_output=True)
-        if not res.ok:
-            return None
-        return res.stdout.encode("utf-8", errors="surrogateescape")
+        return head_result(path, self._run(["head", "-c", str(max_bytes), path], 5, secret_output=True))
 
     def env_source(self, name: str) -> str:
         """A command on the host does not run with the unit's environment: read the running
