@@ -148,7 +148,8 @@ class Target(abc.ABC):
     def read_file(self, path: str, max_bytes: int) -> bytes | None:
         """A file as the service sees it; None when it does not exist or cannot be read;
         UnreadableFile (saying why) when the path is a folder."""
-        return head_result(path, self.run_in_service(["head", "-c", str(max_bytes), path], timeout=5))
+        return head_result(path, self.run_in_service(["head", "-c", str(max_bytes), "--", path],
+                                                         timeout=5))
 
     def now(self) -> float:
         """The time on the platform's side (epoch seconds); recorded with its answers, so a

@@ -62,6 +62,11 @@ MAX_LISTED = 3  # not-ready pods named in the one-line status
 STARTUP_LOG_BYTES = 256 * 1024  # the start of a run, where the engine validates its settings
 
 
+
+def _segment(value: str) -> str:
+    """One segment of an API path: a "/" in a name never makes it another path."""
+    return quote(value, safe="")
+
 class KubernetesTarget(Target):
     kind = "kubernetes"
 
@@ -109,7 +114,7 @@ class KubernetesTarget(Target):
     def _check_namespace(self) -> None:
         ns = self.settings.namespace
         try:
-            self.backend.request("GET", f"/api/v1/namespaces/{quote(ns)}")
+            self.backend.request("GET", f"/api/v1/namespaces/{_segment(ns)}")
             return
         except ApiError as exc:
             if exc.status == 404:
@@ -120,7 +125,7 @@ class KubernetesTarget(Target):
         # Namespace-scoped credentials may not read the namespace object: listing pods there
         # tells both whether we may read it and (with a 403) what is missing.
         try:
-            self.backend.request("GET", f"/api/v1/namespaces/{quote(ns)}/pods", {"limit": 1})
+            self.backend.request("GET", f"/api/v1/namespaces/{_segment(ns)}/pods", {"limit": 1})
         except ApiError as exc:
             if exc.status in (401, 403):
                 raise self.backend.forbidden(exc) from None
@@ -136,12 +141,12 @@ class KubernetesTarget(Target):
 
     @property
     def _ns_path(self) -> str:
-        return f"/api/v1/namespaces/{quote(self.settings.namespace)}"
+        return f"/api/v1/namespaces/{_segment(self.settings.namespace)}"
 
     @property
     def _deployment_path(self) -> str:
-        return (f"/apis/apps/v1/namespaces/{quote(self.settings.namespace)}/deployments/"
-                f"{quote(self.settings.deployment)}")
+        return (f"/apis/apps/v1/namespaces/{_segment(self.settings.namespace)}/deployments/"
+                f"{_segment(self.settings.deployment)}")
 
     def _pods(self) -> list[dict]:
         try:
@@ -165,7 +170,7 @@ class KubernetesTarget(Target):
         """The namespace's deployments and their selectors, for a message."""
         try:
             items = self._get("/apis/apps/v1/namespaces/"
-                              f"{quote(self.settings.namespace)}/deployments").get("items") or []
+                              f"{_segment(self.settings.namespace)}/deployments").get("items") or []
         except BackendError:
             return ""
         return ", ".join(f"{(d.get('metadata') or {}).get('name')} "
@@ -341,7 +346,7 @@ class KubernetesTarget(Target):
             runs.append((False, CURRENT))
             for prev, run in runs:
                 try:
-                    text = self._request("GET", f"{self._ns_path}/pods/{quote(name)}/log",
+                    text = self._request("GET", f"{self._ns_path}/pods/{_segment(name)}/log",
                                          {"container": container, "timestamps": "true",
                                           "previous": "true" if prev or (had_previous and waiting_now)
                                           else None, **query},
@@ -438,7 +443,7 @@ class KubernetesTarget(Target):
 
     def _configmap(self, name: str) -> dict[str, str]:
         try:
-            return dict(self._get(f"{self._ns_path}/configmaps/{quote(name)}").get("data") or {})
+            return dict(self._get(f"{self._ns_path}/configmaps/{_segment(name)}").get("data") or {})
         except BackendError:
             return {}
 

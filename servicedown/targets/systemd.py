@@ -56,7 +56,8 @@ class SystemdTarget(Target):
                                 secret_output)
 
     def _show(self, *props: str) -> dict[str, str]:
-        res = self._run(["systemctl", "show", self.unit, "-p", ",".join(props)])
+        # "--" before every value given by an operator: a unit or path is never an option.
+        res = self._run(["systemctl", "show", "-p", ",".join(props), "--", self.unit])
         if not res.ok:
             raise TargetError(f"systemctl show {self.unit} failed: "
                               f"{clip((res.stderr or res.stdout).strip(), 200)}")
@@ -134,8 +135,8 @@ class SystemdTarget(Target):
             res = self._run(["cat", f"/proc/{int(pid)}/environ"], secret_output=True)
             if res.ok and res.stdout:
                 return read.environ(res.stdout)
-        res = self._run(["systemctl", "show", self.unit, "-p", "Environment", "-p",
-                         "EnvironmentFiles"], secret_output=True)
+        res = self._run(["systemctl", "show", "-p", "Environment", "-p", "EnvironmentFiles",
+                         "--", self.unit], secret_output=True)
         env: dict[str, str] = {}
         files = []
         for line in res.stdout.splitlines():
@@ -145,7 +146,7 @@ class SystemdTarget(Target):
             elif key == "EnvironmentFiles" and value:
                 files.append(value.split(" (")[0].strip())  # "/path (ignore_errors=no)"
         for path in files:
-            got = self._run(["cat", path], secret_output=True)
+            got = self._run(["cat", "--", path], secret_output=True)
             if got.ok:
                 env.update(read.parse_env_file(got.stdout))  # files override Environment=
             elif "No such file" not in got.stderr:
@@ -172,7 +173,8 @@ class SystemdTarget(Target):
 
     def read_file(self, path: str, max_bytes: int) -> bytes | None:
         # A TLS key is a secret: its bytes must not reach testinfra's DEBUG log.
-        return head_result(path, self._run(["head", "-c", str(max_bytes), path], 5, secret_output=True))
+        return head_result(path, self._run(["head", "-c", str(max_bytes), "--", path], 5,
+                                           secret_output=True))
 
     def env_source(self, name: str) -> str:
         """A command on the host does not run with the unit's environment: read the running
@@ -186,7 +188,7 @@ class SystemdTarget(Target):
         return f"systemctl restart {self.unit}"
 
     def restart(self) -> str:
-        res = self._run(["systemctl", "restart", self.unit], 90)
+        res = self._run(["systemctl", "restart", "--", self.unit], 90)
         if not res.ok:
             raise TargetError(f"'{self.restart_command()}' failed on {self.settings.shown_host}: "
                               f"{clip((res.stderr or res.stdout).strip(), 200)}; "
