@@ -29,6 +29,7 @@ def iso(t: float) -> str:
     (Exit(T0, 1, ran_s=0.4), states.FAILED_AT_START),
     (Exit(T0, 1, ran_s=600), states.CRASHED),
     (Exit(T0, 137, ran_s=600), states.CRASHED),  # SIGKILL nobody asked for, not the OOM killer
+    (Exit(T0, 137, ran_s=0.5), states.CRASHED),  # killed early is still killed, not a failed start
     (Exit(T0, 0, ran_s=600), states.EXITED),
     (Exit(T0, 143, ran_s=600), states.EXITED),
 ])
