@@ -101,7 +101,7 @@ def ready(ctx: Context) -> Finding:
     argv = ["pg_isready", "-U", db.user, "-d", db.name, "-t", str(int(PROBE_TIMEOUT_S))]
     res = ctx.target.run_in_database(argv, timeout=PROBE_TIMEOUT_S + 3)
     if res is not None:
-        out = (res.stdout + res.stderr).strip()[:300]
+        out = ctx.redactor.clip((res.stdout + res.stderr).strip(), 300)
         ev = {"command": " ".join(argv), "rc": res.rc, "output": out}
         if res.rc == 0:
             return ok(f"pg_isready: {out}", **ev)
@@ -144,12 +144,12 @@ def reachable(ctx: Context) -> Finding:
             ["pg_isready", "-h", db.host, "-p", str(db.port), "-U", db.user, "-d", db.name,
              "-t", str(int(PROBE_TIMEOUT_S))], timeout=PROBE_TIMEOUT_S + 3)
         if res2 is not None and res2.rc in (0, 1, 2, 3):
-            out = (res2.stdout + res2.stderr).strip()[:300]
+            out = ctx.redactor.clip((res2.stdout + res2.stderr).strip(), 300)
             if res2.rc == 0:
                 return ok(f"from the engine's side: {out}", **ev)
             return bad(f"from the engine's side: {out}", **ev)
         return skip(f"no way to probe from the engine's side (rc={res.rc}: "
-                    f"{res.stderr.strip()[:150]})", **ev)
+                    f"{ctx.redactor.clip(res.stderr.strip(), 150)})", **ev)
     return not_applicable("the engine is not running: there is no engine side to probe from", **ev)
 
 
@@ -182,13 +182,15 @@ def connections(ctx: Context) -> Finding:
         return skip("this target cannot query the database where it runs")
     out = (res.stdout + res.stderr).strip()
     if "too many clients" in out or "remaining connection slots" in out:
-        return bad(f"the database refuses new connections: {out[:200]}", output=out[:300])
+        return bad(f"the database refuses new connections: {ctx.redactor.clip(out, 200)}",
+                   output=ctx.redactor.clip(out, 300))
     if not res.ok:
-        return skip(f"cannot query pg_stat_activity as {db.user} (rc={res.rc}): {out[:200]}")
+        return skip(f"cannot query pg_stat_activity as {db.user} (rc={res.rc}): "
+                    f"{ctx.redactor.clip(out, 200)}")
     try:
         used, max_conn, reserved = (int(x) for x in out.split()[:3])
     except ValueError:
-        return skip(f"unexpected psql output: {out[:200]}")
+        return skip(f"unexpected psql output: {ctx.redactor.clip(out, 200)}")
     ratio = used / max_conn if max_conn else 0.0
     ev = {"used": used, "max_connections": max_conn, "superuser_reserved": reserved}
     msg = f"{used} of max_connections {max_conn} in use ({ratio:.0%})"

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from servicedown.redact import clip
 from servicedown.redact import mask_json as mask
-from servicedown.redact import redact
 from servicedown.schema import (
     CHAOS_FILE,
     COVERAGE_FILE,
@@ -368,5 +368,5 @@ def load(reports_dir: Path) -> Inputs:
         except Exception as exc:  # a reader bug must cost one section, not the page
             inp.note(step.__name__.strip("_"), "corrupt",
                      f"reading the {step.__name__.strip('_')} results failed: "
-                     f"{type(exc).__name__}: {redact(str(exc))[:200]}")
+                     f"{type(exc).__name__}: {clip(exc, 200)}")
     return inp

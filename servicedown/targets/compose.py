@@ -15,6 +15,7 @@ from servicedown import states
 from servicedown.backends.command import NOT_FOUND, REFUSED, CommandResult
 from servicedown.backends.docker import DockerBackend, short
 from servicedown.config import Settings
+from servicedown.redact import clip
 from servicedown.states import Exit
 from servicedown.targets.base import (
     ABSENT,
@@ -273,7 +274,8 @@ def _health_log(state: dict[str, Any]) -> list[str] | None:
     log = (state.get("Health") or {}).get("Log") or []
     if not log:
         return None
-    return [f"exit={e.get('ExitCode')} {str(e.get('Output', '')).strip()[:200]}" for e in log[-3:]]
+    # Masked, then cut: a cut first could leave a secret's prefix no mask recognises.
+    return [clip(f"exit={e.get('ExitCode')} {str(e.get('Output', '')).strip()}", 200) for e in log[-3:]]
 
 
 def _epoch(text: str | None) -> float | None:

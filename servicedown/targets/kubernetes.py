@@ -24,6 +24,7 @@ from servicedown import states
 from servicedown.backends.command import BackendError, CommandResult
 from servicedown.backends.kube import ApiError, KubeBackend
 from servicedown.config import Settings
+from servicedown.redact import clip, redact
 from servicedown.secrets import REQUIRED, SECRET_REF
 from servicedown.targets.base import (
     ABSENT,
@@ -64,6 +65,11 @@ MAX_LISTED = 3  # not-ready pods named in the one-line status
 STARTUP_LOG_BYTES = 256 * 1024  # the start of a run, where the engine validates its settings
 
 
+
+def _segment(value: str) -> str:
+    """One segment of an API path: a "/" in a name never makes it another path."""
+    return quote(value, safe="")
+
 class KubernetesTarget(Target):
     kind = "kubernetes"
 
@@ -78,7 +84,7 @@ class KubernetesTarget(Target):
     # --- plumbing -------------------------------------------------------------------
     def describe(self) -> str:
         s = self.settings
-        where = f" on {self.backend.server}" if self.backend.server else ""
+        where = f" on {redact(self.backend.server)}" if self.backend.server else ""
         return (f"kubernetes deployment '{s.deployment}', pods -l {s.selector} "
                 f"in namespace '{s.namespace}'{where}")
 
@@ -111,7 +117,7 @@ class KubernetesTarget(Target):
     def _check_namespace(self) -> None:
         ns = self.settings.namespace
         try:
-            self.backend.request("GET", f"/api/v1/namespaces/{quote(ns)}")
+            self.backend.request("GET", f"/api/v1/namespaces/{_segment(ns)}")
             return
         except ApiError as exc:
             if exc.status == 404:
@@ -122,7 +128,7 @@ class KubernetesTarget(Target):
         # Namespace-scoped credentials may not read the namespace object: listing pods there
         # tells both whether we may read it and (with a 403) what is missing.
         try:
-            self.backend.request("GET", f"/api/v1/namespaces/{quote(ns)}/pods", {"limit": 1})
+            self.backend.request("GET", f"/api/v1/namespaces/{_segment(ns)}/pods", {"limit": 1})
         except ApiError as exc:
             if exc.status in (401, 403):
                 raise self.backend.forbidden(exc) from None
@@ -138,12 +144,12 @@ class KubernetesTarget(Target):
 
     @property
     def _ns_path(self) -> str:
-        return f"/api/v1/namespaces/{quote(self.settings.namespace)}"
+        return f"/api/v1/namespaces/{_segment(self.settings.namespace)}"
 
     @property
     def _deployment_path(self) -> str:
-        return (f"/apis/apps/v1/namespaces/{quote(self.settings.namespace)}/deployments/"
-                f"{quote(self.settings.deployment)}")
+        return (f"/apis/apps/v1/namespaces/{_segment(self.settings.namespace)}/deployments/"
+                f"{_segment(self.settings.deployment)}")
 
     def _pods(self) -> list[dict]:
         try:
@@ -167,7 +173,7 @@ class KubernetesTarget(Target):
         """The namespace's deployments and their selectors, for a message."""
         try:
             items = self._get("/apis/apps/v1/namespaces/"
-                              f"{quote(self.settings.namespace)}/deployments").get("items") or []
+                              f"{_segment(self.settings.namespace)}/deployments").get("items") or []
         except BackendError:
             return ""
         return ", ".join(f"{(d.get('metadata') or {}).get('name')} "
@@ -295,7 +301,7 @@ class KubernetesTarget(Target):
             items = self._get(f"{self._ns_path}/events",
                               {"fieldSelector": "involvedObject.kind=Pod", "limit": 500}).get("items")
         except BackendError as exc:  # events enrich the state; their absence is not a failure
-            return [{"reason": "Unavailable", "message": str(exc)[:200]}]
+            return [{"reason": "Unavailable", "message": clip(exc, 200)}]
         return [ev for ev in items or [] if (ev.get("involvedObject") or {}).get("name") in names
                 and (ev.get("type") == "Warning" or ev.get("reason") == "Killing")]
 
@@ -345,7 +351,7 @@ class KubernetesTarget(Target):
             for prev, run in runs:
                 previous_run = prev or (had_previous and waiting_now)
                 try:
-                    text = self._request("GET", f"{self._ns_path}/pods/{quote(name)}/log",
+                    text = self._request("GET", f"{self._ns_path}/pods/{_segment(name)}/log",
                                          {"container": container, "timestamps": "true",
                                           "previous": "true" if previous_run else None, **query},
                                          accept="*/*").decode("utf-8", "replace")
@@ -360,7 +366,7 @@ class KubernetesTarget(Target):
                     body = rest if when is not None else raw
                     out.append(LogLine(prefix + body, when.timestamp() if when else None, run))
         if not out and refused:
-            raise NotSupported("the cluster did not serve the pods' logs: " + "; ".join(refused)[:600])
+            raise NotSupported("the cluster did not serve the pods' logs: " + clip("; ".join(refused), 600))
         return out
 
     def environment(self) -> dict[str, str] | None:
@@ -441,7 +447,7 @@ class KubernetesTarget(Target):
 
     def _configmap(self, name: str) -> dict[str, str]:
         try:
-            return dict(self._get(f"{self._ns_path}/configmaps/{quote(name)}").get("data") or {})
+            return dict(self._get(f"{self._ns_path}/configmaps/{_segment(name)}").get("data") or {})
         except BackendError:
             return {}
 
