@@ -32,7 +32,9 @@ def wait_healthy(settings: Settings, timeout_s: float, interval_s: float = 0.5) 
     last = "no probe yet"
     with http.make_client(min(settings.http_timeout_s, 3.0), settings.verify_tls) as client:
         while True:
-            a = http.get(client, settings.base + "/health", settings.http_timeout_s)
+            # One probe never carries the wait past its own bound.
+            left = max(deadline - time.monotonic(), 0.1)
+            a = http.get(client, settings.base + "/health", min(settings.http_timeout_s, left))
             last = a.summary()
             body_ok = isinstance(a.body, dict) and str(a.body.get("status", "")).lower() in (
                 "healthy", "pass", "ok")

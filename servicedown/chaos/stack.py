@@ -414,8 +414,8 @@ class ChaosStack:
             time.sleep(0.2)
         return False
 
-    def engine_health(self, client: Any) -> tuple[bool, str]:
-        a = http.get(client, self.engine_url + "/health", 3.0)
+    def engine_health(self, client: Any, deadline_s: float = 3.0) -> tuple[bool, str]:
+        a = http.get(client, self.engine_url + "/health", deadline_s)
         body_ok = isinstance(a.body, dict) and a.body.get("status") == "healthy"
         return a.status == 200 and body_ok, a.summary()
 
@@ -424,7 +424,8 @@ class ChaosStack:
         last = "no answer yet"
         with http.make_client(3.0, verify=False) as client:
             while time.monotonic() < deadline:
-                ok, last = self.engine_health(client)
+                # One probe never carries the wait past its own bound.
+                ok, last = self.engine_health(client, min(3.0, max(deadline - time.monotonic(), 0.1)))
                 if ok:
                     return True, last
                 time.sleep(0.2)
