@@ -56,7 +56,8 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         config.stash[_SETTINGS] = cfg.from_sources(cli)
     except cfg.SettingsError as exc:
-        raise pytest.UsageError(str(exc)) from None
+        # One argument per bad value: pytest prints each as its own "ERROR: ..." line.
+        raise pytest.UsageError(*exc.problems) from None
 
 
 def settings_of(config: pytest.Config) -> cfg.Settings:
