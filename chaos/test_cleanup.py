@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -184,3 +185,93 @@ def test_a_failing_run_leaves_nothing(chaos_runs: dict[str, ChaosRun]) -> None:
     run_id = _run_id(entries)
     assert run_id, "the run never journalled its run id"
     _assert_clean(entries, run_id, run.output)
+
+
+# --- two runs on one Docker host, from different PID namespaces ---------------------------------
+UNSHARE = ["unshare", "--pid", "--mount", "--fork", "--kill-child", "--mount-proc"]
+
+
+def _free_pid() -> int:
+    """A PID no process of this namespace has: the other run's owner gets it in its own
+    namespace, so a liveness check by PID alone, made from here, would call that owner dead."""
+    taken = {int(p) for p in os.listdir("/proc") if p.isdigit()}
+    top = int(Path("/proc/sys/kernel/pid_max").read_text())
+    return next(p for p in range(top - 2, top // 2, -1) if p not in taken)
+
+
+class HeldStack:
+    """chaos/hold_stack.py in a PID namespace of its own (`unshare`), its owner at `pid`."""
+
+    def __init__(self, tmp_path: Path, pid: int) -> None:
+        self.output, self.log = tmp_path / "held.jsonl", tmp_path / "held.log"
+        script = (f"echo {pid - 1} > /proc/sys/kernel/ns_last_pid; "
+                  f"{sys.executable} chaos/hold_stack.py; sleep 3600")
+        with self.output.open("wb") as out, self.log.open("wb") as err:
+            self.proc = subprocess.Popen([*UNSHARE, "sh", "-c", script], cwd=ROOT, stdin=subprocess.PIPE,
+                                         stdout=out, stderr=err, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        self.info: dict[str, Any] = {}
+
+    def wait_up(self) -> dict[str, Any]:
+        # Bounded by the stack's own start-up bounds; this one only catches a hang.
+        def ready() -> dict[str, Any] | None:
+            lines = self.output.read_text().splitlines()
+            return json.loads(lines[0]) if lines else None
+
+        self.info = _wait(ready, 900, f"the held stack up (log: {self.log})", self.proc)
+        return self.info
+
+    def say(self, word: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(word.encode() + b"\n")
+        self.proc.stdin.flush()
+
+    def end(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()  # --kill-child: its namespace goes with it
+            self.proc.wait(timeout=60)
+        if self.info.get("run_id"):
+            client = _docker()
+            if not leftovers(client, self.info["run_id"]).empty:
+                remove_run(client, self.info["run_id"])
+
+
+needs_unshare = pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("unshare"),
+    reason="a run in a PID namespace of its own needs root and unshare")
+
+
+@pytest.mark.slow
+@needs_unshare
+def test_two_runs_from_different_pid_namespaces_leave_each_other_alone(tmp_path: Path) -> None:
+    """A run held by a process in another PID namespace, whose PID is free here, stays intact
+    while a second run comes up (its start-up sweep) beside it; once its owner is killed hard
+    while that namespace lives on, the next sweep proves it dead and removes it, and leaves
+    the live run alone."""
+    from servicedown.chaos import cleanup
+    from servicedown.chaos.stack import ChaosStack
+    from servicedown.diagnosis import http
+
+    held = HeldStack(tmp_path, _free_pid())
+    try:
+        info = held.wait_up()
+        client = _docker()
+        before = leftovers(client, info["run_id"])
+        assert len(before.containers) == 3 and before.networks and before.volumes, before
+        with ChaosStack() as stack:  # its up() sweeps the orphans it can prove dead
+            assert leftovers(client, info["run_id"]) == before, "the live run's stack was touched"
+            assert info["owner"] and info["owner"]["pid"] == info["pid"]
+            with http.make_client(3.0, verify=False) as c:
+                assert http.get(c, info["engine_url"] + "/health", 5.0).status == 200
+            held.say("die")  # the owner ends without cleaning up; its namespace's PID 1 lives on
+            swept: dict[str, str] = {}
+
+            def sweep() -> bool:
+                swept.update(cleanup.sweep_orphans(client).swept)
+                return info["run_id"] in swept
+
+            _wait(sweep, 60, "a sweep that proves the killed run dead")
+            assert stack.run_id not in swept, swept
+            assert leftovers(client, info["run_id"]).empty
+            assert len(leftovers(client, stack.run_id).containers) == 3, "the live run was swept"
+    finally:
+        held.end()
