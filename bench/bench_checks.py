@@ -35,9 +35,9 @@ def main() -> None:
     finally:
         hole.close()
     from servicedown.config import Settings
-    from servicedown.remediation import wait_healthy
+    from servicedown.healthy import wait_healthy
 
-    wait_healthy(Settings(), 90)
+    wait_healthy(Settings().base, 90)
 
 
 if __name__ == "__main__":

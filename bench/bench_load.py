@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 from bench.common import PY, ROOT, row, section, timed
-from loadtests.run_load import free_port
+from servicedown.ports import free_port
 
 HOST = os.environ.get("LOCUST_HOST", "http://localhost:8000")
 ENDPOINT = "/health/live"  # answers from memory: no database, no disk

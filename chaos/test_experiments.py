@@ -20,17 +20,10 @@ PARAMS = [pytest.param(e, id=e.id, marks=pytest.mark.runbook(",".join(cause(e.ca
           for e in EXPERIMENTS]
 
 
-# Detection gaps of the causes table (servicedown/causes.py) that are known and reported to
-# its owner. Only detection may fail for these: recovery, writes and revert are still held to
-# account, and a fixed table turns the test into an XPASS. The JSON keeps the real verdict.
-# Experiments whose detection the causes table cannot make yet: id -> why (xfail, not skip:
-# recovery, writes and revert still fail the test).
-KNOWN_DETECTION_GAPS: dict[str, str] = {}
-
-
 def detection_problems(r: ExperimentResult) -> list[str]:
     out = []
-    if r.steady_state and not r.detected:
+    # The cause on top is what an on-call engineer acts on: it must be the injected one.
+    if r.steady_state and r.detected_cause != r.expected_cause:
         out.append(f"not detected as '{r.expected_cause}': triage's top cause was "
                    f"{r.detected_cause!r} (ranking {r.ranking}; failing {r.checks_failed})")
     return out + r.expectation_problems
@@ -56,11 +49,7 @@ def other_problems(r: ExperimentResult) -> list[str]:
 def test_experiment(experiment: Experiment, run_experiment: Callable[[Experiment], Any],
                     chaos_journal: Journal) -> None:
     result = run_experiment(experiment)
-    detection, other = detection_problems(result), other_problems(result)
-    if detection and not other and experiment.id in KNOWN_DETECTION_GAPS:
-        pytest.xfail(f"known detection gap: {KNOWN_DETECTION_GAPS[experiment.id]} "
-                     f"(this run: {'; '.join(detection)})")
-    problems = other + detection
+    problems = other_problems(result) + detection_problems(result)
     if problems:
         pytest.fail(f"[{experiment.id}] {experiment.title}\n  - " + "\n  - ".join(problems)
                     + "\n\njournal:\n" + chaos_journal.excerpt(experiment.id), pytrace=False)

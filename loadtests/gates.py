@@ -16,6 +16,9 @@ from typing import Any
 
 # A breach exits 3: not Locust's own 1 (request errors) or 2 (crash), so CI can tell them apart.
 EXIT_BREACH = 3
+# The lines a run prints for whoever drives it (run_load.py): when its test started, and the verdict.
+STARTED_LINE = "LOAD STARTED"
+VERDICT_PREFIXES = ("GATE ", "LOAD GATES")
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,12 @@ bound is "not verified", never silently counted as fine.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from loadtests.gates import WriteCheck
+from servicedown.records import PATH, read_back_outcome
 
 TRIES = 3
 
@@ -27,17 +27,12 @@ class Ack:
 
 def check_record(ack: Ack, status: int, body: bytes) -> str:
     """-> 'ok', 'lost', 'mismatched' or 'retry' for one answer of GET /api/v1/records/{id}."""
-    if status == 404:
-        return "lost"
-    if status != 200:
-        return "retry"  # 503 while the database recovers is not a lost write
-    try:
-        doc = json.loads(body)
-    except ValueError:
-        return "retry"
-    value = doc.get("value") if isinstance(doc, dict) else None
-    ok = doc.get("key") == ack.key and isinstance(value, dict) and value.get("token") == ack.token
-    return "ok" if ok else "mismatched"
+    return read_back_outcome(status, body, lambda doc: _same(ack, doc)).value
+
+
+def _same(ack: Ack, doc: dict[str, Any]) -> bool:
+    value = doc.get("value")
+    return doc.get("key") == ack.key and isinstance(value, dict) and value.get("token") == ack.token
 
 
 def read_back(base_url: str, acks: list[Ack], max_records: int, timeout_s: float,
@@ -55,7 +50,7 @@ def read_back(base_url: str, acks: list[Ack], max_records: int, timeout_s: float
     def one(ack: Ack) -> None:
         for attempt in range(TRIES):
             try:
-                resp = client.get(f"/api/v1/records/{ack.id}")
+                resp = client.get(f"{PATH}/{ack.id}")
                 verdict = check_record(ack, resp.status_code, resp.read())
             except Exception:  # any transport error is worth another try
                 verdict = "retry"

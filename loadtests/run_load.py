@@ -17,7 +17,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,7 +30,8 @@ from typing import IO, Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from loadtests import timeline  # noqa: E402
+from loadtests import gates, timeline  # noqa: E402
+from servicedown.ports import free_port  # noqa: E402
 
 LOCUSTFILE = ROOT / "loadtests" / "locustfile.py"
 DEFAULT_HOST = os.environ.get("LOCUST_HOST", "http://localhost:8000")
@@ -46,12 +46,6 @@ MONTH_S = 30 * 86400
 
 
 # --- Locust processes ---------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def files(a: argparse.Namespace) -> dict[str, Path]:
     base = Path(a.reports_dir) / a.name
     return {"base": base, "html": base.with_name(f"{a.name}.html"), "json": base.with_name(f"{a.name}.json"),
@@ -119,10 +113,10 @@ class LocustRun:
             line = raw.decode("utf-8", "replace")
             self._log.write(line)
             self.tail.append(line.rstrip())
-            if "Ramping to" in line or "Sending spawn jobs" in line:
+            if line.startswith(gates.STARTED_LINE):
                 self.started.set()
             # The verdict lines show even with --quiet.
-            if self.echo or line.startswith(("GATE ", "LOAD GATES")):
+            if self.echo or line.startswith(gates.VERDICT_PREFIXES):
                 sys.stdout.write(line)
                 sys.stdout.flush()
 

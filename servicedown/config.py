@@ -95,7 +95,6 @@ class Settings:
     data_dir: str = "/var/lib/qbitel"
     verify_tls: bool = False  # the service's own certificate is what we inspect
     remediate: bool = False
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         if self.target not in TARGET_KINDS:
@@ -132,8 +131,6 @@ def option_names() -> list[tuple[str, type, Any]]:
     """(name, type, default) of every plain setting, for the CLI and env layers."""
     out = []
     for f in fields(Settings):
-        if f.name == "extra":
-            continue
         out.append((f.name, type(f.default), f.default))
     return out
 

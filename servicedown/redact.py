@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Any
 from urllib.parse import quote, quote_plus
 
 MASK = "***"
@@ -74,6 +75,17 @@ class Redactor:
             text = _ASSIGNMENT.sub(_mask_credential_assignment, text)
         return text
 
+    def mask_json(self, value: Any) -> Any:
+        """Every string inside a JSON-like value masked, keys too; other values as they are."""
+        if isinstance(value, str):
+            return self.redact(value)
+        if isinstance(value, dict):
+            return {self.redact(k) if isinstance(k, str) else k: self.mask_json(v)
+                    for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.mask_json(v) for v in value]
+        return value
+
 
 def _keep_prefix(m: re.Match[str]) -> str:
     return m.group(1) + MASK
@@ -93,3 +105,8 @@ DEFAULT = Redactor()
 def redact(text: object) -> str:
     """Mask generic credential patterns (no known values) in `text`."""
     return DEFAULT.redact(text)
+
+
+def mask_json(value: Any) -> Any:
+    """Mask generic credential patterns in every string of a JSON-like value."""
+    return DEFAULT.mask_json(value)

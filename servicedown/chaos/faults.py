@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 from servicedown import polling
 from servicedown import secrets as secret_rules
+from servicedown.backends.command import CommandResult
 from servicedown.chaos.certs import make_pair
 from servicedown.chaos.cleanup import NotOwned
 from servicedown.chaos.stack import (
@@ -38,10 +39,11 @@ class FaultError(RuntimeError):
     """The fault could not be injected as declared; the message says why."""
 
 
-def _exec(container: Any, argv: list[str]) -> tuple[int, str]:
-    res = container.exec_run(argv)
-    return (res.exit_code if res.exit_code is not None else 125,
-            (res.output or b"").decode("utf-8", "replace"))
+EXEC_TIMEOUT_S = 30.0  # the longest command a fault runs in a container (filling a disk)
+
+
+def _exec(stack: ChaosStack, container: Any, argv: list[str]) -> CommandResult:
+    return stack.docker.exec(container.id, argv, EXEC_TIMEOUT_S)
 
 
 def _until(predicate: Callable[[], Any], timeout_s: float, what: str,
@@ -105,10 +107,10 @@ class MemoryHog(Fault):
         if not limit:
             raise FaultError("refusing to hog memory in an engine without a memory limit")
         before = (c.attrs.get("RestartCount"), c.attrs["State"].get("StartedAt"))
-        rc, out = _exec(c, ["sh", "-c", "echo 1000 > /proc/1/oom_score_adj"])
-        if rc != 0:
-            raise FaultError(f"could not raise the engine's oom_score_adj: {out[:200]}")
-        c.exec_run(["python3", "-c", MEMORY_HOG, str(limit), self.MARK], detach=True)
+        res = _exec(stack, c, ["sh", "-c", "echo 1000 > /proc/1/oom_score_adj"])
+        if not res.ok:
+            raise FaultError(f"could not raise the engine's oom_score_adj: {res.output[:200]}")
+        stack.docker.start_detached(c.id, ["python3", "-c", MEMORY_HOG, str(limit), self.MARK])
 
         def killed() -> bool:
             c.reload()
@@ -123,7 +125,7 @@ class MemoryHog(Fault):
     def revert(self, stack: ChaosStack) -> dict[str, Any]:
         c = stack.container(ENGINE)
         if _running(c):
-            _exec(c, ["pkill", "-f", self.MARK])
+            _exec(stack, c, ["pkill", "-f", self.MARK])
         return {}
 
 
@@ -136,18 +138,18 @@ class DiskFill(Fault):
     def inject(self, stack: ChaosStack) -> dict[str, Any]:
         c = stack.container(ENGINE)
         # Only a tmpfs with a size: filling a real volume would fill the host's disk.
-        rc, _ = _exec(c, ["sh", "-c", f"awk '$2==\"{DATA_DIR}\" && $3==\"tmpfs\"' /proc/mounts"
-                                      " | grep -q size="])
-        if rc != 0:
+        tmpfs = _exec(stack, c, ["sh", "-c", f"awk '$2==\"{DATA_DIR}\" && $3==\"tmpfs\"' "
+                                             "/proc/mounts | grep -q size="])
+        if not tmpfs.ok:
             raise FaultError(f"refusing to fill {DATA_DIR}: it is not a size-limited tmpfs")
-        rc, out = _exec(c, ["sh", "-c", f"dd if=/dev/zero of={self.FILE} bs=1M 2>/dev/null; "
-                                        f"sync; df -Pk {DATA_DIR} | tail -1"])
-        return {"df": " ".join(out.split())}
+        filled = _exec(stack, c, ["sh", "-c", f"dd if=/dev/zero of={self.FILE} bs=1M 2>/dev/null; "
+                                              f"sync; df -Pk {DATA_DIR} | tail -1"])
+        return {"df": " ".join(filled.stdout.split())}
 
     def revert(self, stack: ChaosStack) -> dict[str, Any]:
         c = stack.container(ENGINE)
         if _running(c):
-            _exec(c, ["rm", "-f", self.FILE])
+            _exec(stack, c, ["rm", "-f", self.FILE])
         return {}
 
 
@@ -171,9 +173,9 @@ class CpuHog(Fault):
     def inject(self, stack: ChaosStack) -> dict[str, Any]:
         c = stack.container(ENGINE)
         workers = int(self.params.get("workers", 2))
-        c.exec_run(["python3", "-c", CPU_HOG, str(workers), str(self.params.get("max_s", 120)),
-                    self.MARK], detach=True)
-        _until(lambda: _exec(c, ["pgrep", "-fc", self.MARK])[1].strip() == str(workers), 10,
+        stack.docker.start_detached(c.id, ["python3", "-c", CPU_HOG, str(workers),
+                                           str(self.params.get("max_s", 120)), self.MARK])
+        _until(lambda: _exec(stack, c, ["pgrep", "-fc", self.MARK]).stdout.strip() == str(workers), 10,
                "the CPU hog's workers")
         quota = (c.attrs.get("HostConfig") or {}).get("NanoCpus") or 0
         return {"workers": workers, "cpu_quota_cores": quota / 1e9}
@@ -181,7 +183,7 @@ class CpuHog(Fault):
     def revert(self, stack: ChaosStack) -> dict[str, Any]:
         c = stack.container(ENGINE)
         if _running(c):
-            _exec(c, ["pkill", "-f", self.MARK])
+            _exec(stack, c, ["pkill", "-f", self.MARK])
         return {}
 
 
@@ -449,8 +451,7 @@ class TlsFiles(Fault):
             _put(c, cert_path, pair.cert_pem)
             done["cert"] = f"expired on {pair.not_after.date()}"
         if self.params.get("remove_key"):
-            rc, out = _exec(c, ["rm", "-f", key_path])
-            done["key_removed"] = rc == 0
+            done["key_removed"] = _exec(stack, c, ["rm", "-f", key_path]).ok
         if self.params.get("restart"):
             c.restart(timeout=10)
             done["restarted"] = True

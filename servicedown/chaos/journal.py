@@ -15,8 +15,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+# The phases of an experiment, in order (Chaos Toolkit's hypothesis, method and rollbacks); the
+# report groups the journal by them, so an activity filed under another name would be lost there.
 PHASES = ("stack", "steady-state", "inject", "detect", "remediate", "recover", "verify",
           "revert")
+
+
+def _phase(name: str) -> str:
+    if name not in PHASES:
+        raise ValueError(f"unknown journal phase {name!r}; one of {', '.join(PHASES)}")
+    return name
 
 
 def _iso(t: float) -> str:
@@ -71,7 +79,7 @@ class Journal:
     @contextlib.contextmanager
     def activity(self, experiment: str, phase: str, name: str) -> Iterator[Activity]:
         """Record one activity; its status follows how the block ends. Re-raises."""
-        act = Activity(experiment, phase, name, time.time())
+        act = Activity(experiment, _phase(phase), name, time.time())
         with self._lock:
             self.activities.append(act)
         self._emit(act, "start")
@@ -96,7 +104,7 @@ class Journal:
         """An instantaneous entry (a probe's answer, a decision); `echo=False` keeps it out
         of the progress output (it still goes to the journal)."""
         now = time.time()
-        act = Activity(experiment, phase, name, now, now, status, dict(detail))
+        act = Activity(experiment, _phase(phase), name, now, now, status, dict(detail))
         with self._lock:
             self.activities.append(act)
         self._emit(act, "end", echo)

@@ -12,7 +12,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from servicedown import logscan
 from servicedown.chaos import cleanup
 from servicedown.chaos.experiments import Experiment
 from servicedown.chaos.faults import Fault, make_fault
@@ -20,10 +19,11 @@ from servicedown.chaos.journal import Journal
 from servicedown.chaos.results import ExperimentResult, elapsed, expectation_problems, judge
 from servicedown.chaos.stack import PROXY, ChaosStack
 from servicedown.chaos.writer import Writer
+from servicedown.diagnosis.catalog import all_checks
 from servicedown.diagnosis.context import Context
-from servicedown.diagnosis.registry import all_checks
 from servicedown.diagnosis.runner import run_checks
 from servicedown.model import CheckResult, Outcome, Triage
+from servicedown.probes import logscan
 from servicedown.triage import triage
 
 # Checks that report the past (logs, exits, restarts in the event window): they stay red after

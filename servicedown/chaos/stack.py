@@ -23,13 +23,14 @@ from typing import Any
 
 from servicedown import polling
 from servicedown import secrets as secret_rules
+from servicedown.backends.docker import DockerBackend
 from servicedown.chaos import cleanup
 from servicedown.chaos.cleanup import LABEL, Leftovers, ensure_owned
 from servicedown.chaos.owner import LocalProc, Owner
 from servicedown.chaos.toxics import Toxiproxy, ToxiproxyError
 from servicedown.config import Settings
-from servicedown.diagnosis import http
-from servicedown.targets.base import TargetError
+from servicedown.healthy import wait_healthy
+from servicedown.ports import free_port
 from servicedown.targets.compose import PROJECT_LABEL, SERVICE_LABEL, ComposeTarget
 
 log = logging.getLogger("servicedown.chaos")
@@ -97,45 +98,6 @@ class EngineSpec:
         return replace(self, name=name, env=env, **other)
 
 
-class WindowedComposeTarget(ComposeTarget):
-    """The Compose target with the engine's logs cut to the incident window.
-
-    One stack serves every experiment, so the engine's logs still hold the errors of the
-    experiments before; a real incident has only its own. Giving each experiment a fresh
-    engine container would cost a restart (~5 s) each; reading the logs from the window's
-    start gives the checks the same view. Events are windowed by `event_window_s` already.
-    """
-
-    def __init__(self, settings: Settings, since: float) -> None:
-        self.since = since
-        super().__init__(settings)
-
-    # The event window is computed when it is read, next to the target's own `now`: a window
-    # fixed earlier would, when a second ticks in between, drop the events of the first second.
-    @property  # type: ignore[override]
-    def settings(self) -> Settings:
-        return self._settings.with_(event_window_s=max(1, int(time.time()) - int(self.since)))
-
-    @settings.setter
-    def settings(self, value: Settings) -> None:
-        self._settings = value
-
-    def logs(self, lines: int) -> list[str]:
-        c = self._container(self.settings.service)
-        if c is None:
-            raise TargetError(self.missing_message(self.settings.service))
-        raw = c.logs(tail=lines, stdout=True, stderr=True, since=float(self.since))
-        return raw.decode("utf-8", errors="replace").splitlines()
-
-
-def free_port() -> int:
-    """A free loopback port to publish on. Fixed, not left to Docker: Docker picks a new random
-    port each time a container restarts, and the restart policy restarts the engine."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def make_secret(name: str, length: int = 48) -> str:
     """A random value the engine's own rules accept (no weak word, long enough)."""
     while True:
@@ -169,6 +131,7 @@ class ChaosStack:
         self.labels = {LABEL: self.run_id, **me.labels()}
         self.progress = progress or (lambda line: log.warning("%s", line))
         self.client = docker.from_env(timeout=30)
+        self.docker = DockerBackend(client=self.client)  # bounded commands in this run's containers
         self.db_password = make_secret("DATABASE_PASSWORD")
         self.baselines = self._baselines()
         self.engine_spec = self.baselines["default"]
@@ -383,7 +346,7 @@ class ChaosStack:
     def target(self) -> ComposeTarget:
         """The target the checks diagnose: this stack's Compose project, logs and events of
         the current incident window only."""
-        return WindowedComposeTarget(self.settings(), self.window_start)
+        return ComposeTarget(self.settings(), self.docker, since=self.window_start)
 
     def pg_connect_kwargs(self) -> dict[str, Any]:
         """The harness's own connection to Postgres (published on loopback only)."""
@@ -405,32 +368,16 @@ class ChaosStack:
 
     def wait_postgres_ready(self, timeout_s: float) -> bool:
         """pg_isready over TCP: the init script's temporary server listens on the socket only."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            try:
-                c = self.container(POSTGRES)
-                if c.status == "running" and c.exec_run(
-                        ["pg_isready", "-h", "127.0.0.1", "-U", DB_USER, "-d", DB_NAME,
-                         "-t", "2"]).exit_code == 0:
-                    return True
-            except Exception as exc:  # the container may be between states
-                log.debug("postgres not ready yet: %s", exc)
-            time.sleep(0.2)
-        return False
+        return bool(polling.until(self._postgres_ready, timeout_s))
 
-    def engine_health(self, client: Any, deadline_s: float = 3.0) -> tuple[bool, str]:
-        a = http.get(client, self.engine_url + "/health", deadline_s)
-        body_ok = isinstance(a.body, dict) and a.body.get("status") == "healthy"
-        return a.status == 200 and body_ok, a.summary()
+    def _postgres_ready(self) -> bool:
+        try:
+            c = self.container(POSTGRES)
+            return c.status == "running" and self.docker.exec(
+                c.id, ["pg_isready", "-h", "127.0.0.1", "-U", DB_USER, "-d", DB_NAME, "-t", "2"], 5).ok
+        except Exception as exc:  # the container may be between states
+            log.debug("postgres not ready yet: %s", exc)
+            return False
 
     def wait_engine_healthy(self, timeout_s: float) -> tuple[bool, str]:
-        deadline = time.monotonic() + timeout_s
-        last = "no answer yet"
-        with http.make_client(3.0, verify=False) as client:
-            while time.monotonic() < deadline:
-                # One probe never carries the wait past its own bound.
-                ok, last = self.engine_health(client, min(3.0, max(deadline - time.monotonic(), 0.1)))
-                if ok:
-                    return True, last
-                time.sleep(0.2)
-        return False, last
+        return wait_healthy(self.engine_url, timeout_s, interval_s=0.2)

@@ -1,10 +1,10 @@
 """A small, bounded client for the toxiproxy HTTP API.
 
-Not `toxiproxy-python`: version 0.1.1 keeps the server's address in class attributes
-(`APIConsumer.host` / `.port`), so two stacks in one process would share one address, and
-its `requests` calls carry no timeout, so a hung API would hang the chaos run with it.
-Every call here has a hard timeout and names the proxy and toxic it touched.
-"""
+The project does not use `toxiproxy-python`: version 0.1.1 keeps the server's address in
+class attributes (`APIConsumer.host` / `.port`), so two stacks in one process would share one
+address; its `requests` calls carry no timeout, so a hung API would hang the chaos run with it;
+and it needs the Python 2 shim `future`. Wrapping it would mean overriding every method.
+Every call here has a hard timeout and names the proxy and toxic it touched."""
 
 from __future__ import annotations
 

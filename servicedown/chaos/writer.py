@@ -16,13 +16,13 @@ from typing import Any
 
 import httpx
 
+from servicedown import polling
 from servicedown.diagnosis.http import make_client
-
-PATH = "/api/v1/records"
+from servicedown.records import PATH, ReadBack, read_back_outcome
 
 
 @dataclass
-class ReadBack:
+class ReadBackCount:
     checked: int = 0
     lost: list[int] = field(default_factory=list)  # 404, or a different value
     unverified: list[int] = field(default_factory=list)  # no definite answer before the bound
@@ -76,40 +76,31 @@ class Writer:
             return sum(1 for t, _ in self.acked.values() if t >= start and (end is None or t < end))
 
     def wait_acked(self, count: int, timeout_s: float, since: float = 0.0) -> bool:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.acked_between(since) >= count:
-                return True
-            time.sleep(0.05)
-        return False
+        return polling.until(lambda: self.acked_between(since) >= count, timeout_s, 0.05)
 
-    def read_back(self, timeout_s: float) -> ReadBack:
-        """GET every acknowledged id; retry answers that say nothing (5xx, no answer) until the
-        bound, so a recovering engine is not mistaken for a lost write."""
+    def read_back(self, timeout_s: float) -> ReadBackCount:
+        """GET every acknowledged id; ask again where the answer said nothing (5xx, no answer)
+        until the bound, so a recovering engine is not mistaken for a lost write."""
         with self._lock:
             pending = {i: v for i, (_, v) in self.acked.items()}
-        out = ReadBack(checked=len(pending))
-        deadline = time.monotonic() + timeout_s
+        out = ReadBackCount(checked=len(pending))
         with make_client(self.timeout_s, verify=False) as client:
-            while pending and time.monotonic() < deadline:
+
+            def one_round() -> bool:
                 for rid in list(pending):
                     try:
                         resp = client.get(f"{self.base_url()}{PATH}/{rid}")
                     except httpx.HTTPError:
                         continue
-                    if resp.status_code == 404:
-                        out.lost.append(rid)
+                    outcome = read_back_outcome(resp.status_code, resp.content,
+                                                lambda doc, v=pending[rid]: doc.get("value") == v)
+                    if outcome is not ReadBack.RETRY:
+                        if outcome is not ReadBack.OK:
+                            out.lost.append(rid)  # gone, or there with another value
                         del pending[rid]
-                    elif resp.status_code == 200:
-                        try:
-                            same = resp.json().get("value") == pending[rid]
-                        except ValueError:
-                            same = False
-                        if not same:
-                            out.lost.append(rid)
-                        del pending[rid]
-                if pending:
-                    time.sleep(0.3)
+                return not pending
+
+            polling.until(one_round, timeout_s, 0.3)
         out.unverified = sorted(pending)
         out.lost.sort()
         return out

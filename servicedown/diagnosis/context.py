@@ -6,9 +6,9 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from servicedown import hostfacts, logscan
 from servicedown.config import Settings
 from servicedown.diagnosis import http
+from servicedown.probes import hostfacts, logscan
 from servicedown.redact import Redactor
 from servicedown.targets.base import ServiceState, Target
 

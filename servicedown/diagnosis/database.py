@@ -7,9 +7,9 @@ database is down; ready but unreachable from the engine means the network betwee
 
 from __future__ import annotations
 
-from servicedown import pgwire
 from servicedown.diagnosis.context import Context
 from servicedown.diagnosis.registry import Finding, bad, check, ok, skip
+from servicedown.probes import pgwire
 
 PG_ISREADY = "docker-compose exec postgres pg_isready -U qbitel_user -d qbitel"
 PROBE_TIMEOUT_S = 3.0

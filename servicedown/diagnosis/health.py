@@ -7,15 +7,10 @@ from typing import Any
 from servicedown.diagnosis.context import Context
 from servicedown.diagnosis.http import HttpAnswer
 from servicedown.diagnosis.registry import Finding, bad, check, ok, skip
+from servicedown.healthy import HEALTHY_WORDS, is_healthy
+from servicedown.healthy import status_word as _status_word
 
 CMD = "curl -v http://localhost:8000/health"
-HEALTHY_WORDS = ("healthy", "pass", "ok", "up")
-
-
-def _status_word(body: Any) -> str | None:
-    if isinstance(body, dict) and isinstance(body.get("status"), str):
-        return body["status"].lower()
-    return None
 
 
 def failed_components(body: Any) -> list[str]:
@@ -64,13 +59,10 @@ def _explain(a: HttpAnswer) -> str:
 def endpoint(ctx: Context) -> Finding:
     a = ctx.http_get("/health")
     budget = ctx.settings.latency_budget_s
-    if not a.answered or a.status != 200:
-        return bad(_explain(a), **a.evidence())
-    word = _status_word(a.body)
-    if word is None:
-        return bad(_explain(a) + "; expected a JSON body with a status", **a.evidence())
-    if word not in HEALTHY_WORDS:
-        return bad(_explain(a), **a.evidence())
+    if not is_healthy(a.status, a.body):
+        missing = a.status == 200 and _status_word(a.body) is None
+        return bad(_explain(a) + ("; expected a JSON body with a status" if missing else ""),
+                   **a.evidence())
     if a.elapsed_s > budget:
         return bad(f"{_explain(a)}: slower than the {budget:.1f}s budget", **a.evidence())
     return ok(_explain(a), **a.evidence())

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from servicedown import logscan
 from servicedown.diagnosis.context import Context
 from servicedown.diagnosis.registry import Finding, bad, check, ok
+from servicedown.probes import logscan
 
 CMD = ("docker-compose logs --tail=100 qbitel-engine | kubectl logs -l app=qbitel-engine"
        " -n qbitel --tail=100 | journalctl -u qbitel -n 100")

@@ -1,5 +1,8 @@
 """The registry of diagnosis checks: one small function per runbook step or cause.
 
+It imports no check module: each check module registers itself with `@check`, and
+`catalog.py` imports them all (in the runbook's order) for whoever needs the full list.
+
 A check function takes the shared Context and returns a Finding (outcome, message,
 evidence); the runner stamps id, runbook item and timing on it. Registering by decorator
 keeps each check next to its runbook section and the vocabulary in one place.
@@ -56,22 +59,3 @@ def check(id: str, runbook: str, title: str, command: str = "") -> Callable:
         return func
 
     return register
-
-
-def all_checks() -> dict[str, CheckSpec]:
-    """Every check, importing the modules that register them (in runbook order)."""
-    from servicedown.diagnosis import (  # noqa: F401
-        database,
-        health,
-        logs,
-        resources,
-        running,
-        startup,
-    )
-
-    order = {area: i for i, area in enumerate(AREAS)}
-    return dict(sorted(CHECKS.items(), key=lambda kv: order.get(kv[0].split(".")[0], len(order))))
-
-
-# Runbook order: Diagnosis 1-3, then Common Causes 2-4.
-AREAS = ("running", "logs", "health", "resources", "database", "startup")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from servicedown.diagnosis.context import Context
 from servicedown.diagnosis.registry import Finding, bad, check, ok, skip
-from servicedown.hostfacts import Facts
+from servicedown.probes.hostfacts import Facts
 
 
 def _facts(ctx: Context) -> Facts | Finding:

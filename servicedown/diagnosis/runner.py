@@ -5,14 +5,15 @@ from __future__ import annotations
 import concurrent.futures as cf
 import time
 from collections.abc import Iterable
-from typing import Any
 
+from servicedown.backends.command import BackendError
 from servicedown.config import Settings
+from servicedown.diagnosis.catalog import all_checks
 from servicedown.diagnosis.context import Context
-from servicedown.diagnosis.registry import CheckSpec, Finding, all_checks
+from servicedown.diagnosis.registry import CheckSpec, Finding
 from servicedown.model import CheckResult, Outcome
 from servicedown.redact import Redactor
-from servicedown.targets.base import NotSupported, Target, TargetError
+from servicedown.targets.base import NotSupported, Target
 
 
 def _one(spec: CheckSpec, ctx: Context) -> CheckResult:
@@ -21,23 +22,12 @@ def _one(spec: CheckSpec, ctx: Context) -> CheckResult:
         f = spec.func(ctx)
     except NotSupported as exc:
         f = Finding(Outcome.SKIP, str(exc))
-    except TargetError as exc:
+    except BackendError as exc:
         f = Finding(Outcome.ERROR, str(exc))
     except Exception as exc:  # a broken check says so in one line; it never stops the run
         f = Finding(Outcome.ERROR, f"{type(exc).__name__}: {str(exc)[:300]}")
     return CheckResult(spec.id, spec.runbook, f.outcome, f.message, f.evidence,
                        time.monotonic() - start)
-
-
-def mask(value: Any, redactor: Redactor) -> Any:
-    """Redact every string inside a JSON-like value."""
-    if isinstance(value, str):
-        return redactor(value)
-    if isinstance(value, dict):
-        return {k: mask(v, redactor) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [mask(v, redactor) for v in value]
-    return value
 
 
 def run_checks(settings: Settings, target: Target, only: Iterable[str] | None = None,
@@ -67,7 +57,7 @@ def run_checks(settings: Settings, target: Target, only: Iterable[str] | None = 
         redactor = Redactor()
     for r in results:
         r.message = redactor(r.message)
-        r.evidence = mask(r.evidence, redactor)
+        r.evidence = redactor.mask_json(r.evidence)
     if own_ctx:
         ctx.close()
     return results

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import re
 
-from servicedown import secrets, tlscheck
+from servicedown import secrets
 from servicedown.diagnosis.context import Context
 from servicedown.diagnosis.registry import Finding, bad, check, ok, skip
+from servicedown.probes import tlscheck
 
 ENV_CMD = "echo $DATABASE_PASSWORD; echo $JWT_SECRET; echo $ENCRYPTION_KEY"
 VALIDATION_CMD = 'docker-compose logs qbitel-engine | grep "VALIDATION"'

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from servicedown.redact import mask_json as mask
 from servicedown.redact import redact
 
 TRIAGE = "triage.json"
@@ -85,17 +86,6 @@ class Inputs:
 
 
 # --- small lenient converters ---------------------------------------------------------------
-
-def mask(value: Any) -> Any:
-    """Redact every string (keys too) inside a JSON-like value."""
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, dict):
-        return {redact(k): mask(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [mask(v) for v in value]
-    return value
-
 
 def number(value: Any) -> float | None:
     """A finite float, or None (bools, strings that are not numbers, NaN are not numbers)."""

@@ -133,7 +133,7 @@ def _key(name: str) -> str:
 
 
 def project_checks() -> dict[str, CheckLike]:
-    from servicedown.diagnosis.registry import all_checks
+    from servicedown.diagnosis.catalog import all_checks
 
     return dict(all_checks())
 

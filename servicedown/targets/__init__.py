@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from servicedown.backends.command import CommandResult
 from servicedown.config import Settings
 from servicedown.targets.base import (
-    ExecResult,
     NotSupported,
     ServiceState,
     Target,
@@ -30,4 +30,4 @@ def make_target(settings: Settings) -> Target:
     return UrlTarget(settings)
 
 
-__all__ = ["ExecResult", "NotSupported", "ServiceState", "Target", "TargetError", "make_target"]
+__all__ = ["CommandResult", "NotSupported", "ServiceState", "Target", "TargetError", "make_target"]

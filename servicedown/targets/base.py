@@ -12,10 +12,11 @@ import abc
 from dataclasses import dataclass, field
 from typing import Any
 
+from servicedown.backends.command import BackendError, CommandResult
 from servicedown.config import Settings
 
 
-class TargetError(RuntimeError):
+class TargetError(BackendError):
     """The platform could not be asked (no Docker socket, unknown unit, no cluster...).
 
     The message says what failed and what to do; it is shown as is, never as a traceback.
@@ -24,17 +25,6 @@ class TargetError(RuntimeError):
 
 class NotSupported(TargetError):
     """This platform cannot answer that question (a url target has no logs); checks skip."""
-
-
-@dataclass
-class ExecResult:
-    rc: int
-    stdout: str
-    stderr: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.rc == 0
 
 
 @dataclass
@@ -103,10 +93,10 @@ class Target(abc.ABC):
         """
 
     @abc.abstractmethod
-    def run_in_service(self, argv: list[str], timeout: float) -> ExecResult | None:
+    def run_in_service(self, argv: list[str], timeout: float) -> CommandResult | None:
         """Run a command where the service runs (its container or host); None if impossible."""
 
-    def run_in_database(self, argv: list[str], timeout: float) -> ExecResult | None:
+    def run_in_database(self, argv: list[str], timeout: float) -> CommandResult | None:
         """Run a command where the database runs; None if this target cannot."""
         return None
 

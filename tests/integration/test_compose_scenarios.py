@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from servicedown.config import Settings
-from servicedown.remediation import wait_healthy
+from servicedown.healthy import wait_healthy
 from servicedown.targets.compose import ComposeTarget
 from tests.support import (
     assert_no_secret,
@@ -27,7 +27,7 @@ UA = {"User-Agent": "servicedown-tests"}  # toxiproxy refuses browser user agent
 
 
 def healthy_again(timeout: float = 90) -> None:
-    ok, last = wait_healthy(Settings(), timeout)
+    ok, last = wait_healthy(Settings().base, timeout)
     assert ok, f"stack did not recover: {last}"
 
 

@@ -12,7 +12,6 @@ import base64
 import json
 import os
 import shutil
-import socket
 import struct
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from servicedown.ports import free_port
 from tests.report_samples import write_all
 from tests.support import ROOT, run
 
@@ -114,12 +114,6 @@ class DevTools:
         return [e.get("params", {}) for e in self.events if e.get("method") == method]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _get_json(url: str) -> Any:
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy
     with opener.open(url, timeout=2) as resp:
@@ -128,7 +122,7 @@ def _get_json(url: str) -> Any:
 
 @pytest.fixture
 def browser(chromium: str, tmp_path: Path) -> Iterator[DevTools]:
-    port = _free_port()
+    port = free_port()
     profile = tempfile.mkdtemp(prefix="chromium-profile-")
     log = (tmp_path / "chromium.log").open("wb")
     proc = subprocess.Popen([chromium, *FLAGS, f"--user-data-dir={profile}",

@@ -12,7 +12,6 @@ import http.server
 import json
 import os
 import secrets
-import socket
 import ssl
 import threading
 import time
@@ -261,13 +260,6 @@ Traceback (most recent call last):
     ratio = used / limit
 ZeroDivisionError: division by zero
 """
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # --- the node's kubelet, for the one thing the API server asks it here: logs ---------------------

@@ -15,10 +15,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from servicedown import hostfacts
 from servicedown.config import Settings
+from servicedown.probes import hostfacts
 from servicedown.targets.base import ServiceState, TargetError
-from servicedown.targets.systemd import OOM_MATCH_BEFORE_S, SystemdTarget
+from servicedown.targets.systemd import SystemdTarget
+from servicedown.targets.systemd_read import OOM_MATCH_BEFORE_S
 from tests.support import ROOT, wait_for
 
 pytestmark = [pytest.mark.systemd, pytest.mark.slow]

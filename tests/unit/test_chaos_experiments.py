@@ -7,7 +7,7 @@ import pytest
 from servicedown.causes import CAUSES, cause
 from servicedown.chaos.experiments import BASELINES, BY_ID, EXPERIMENTS, REMEDIATIONS, select
 from servicedown.chaos.faults import FAULTS, FaultError, make_fault
-from servicedown.diagnosis.registry import all_checks
+from servicedown.diagnosis.catalog import all_checks
 
 CHECKS = set(all_checks())
 

@@ -61,3 +61,8 @@ def test_a_broken_echo_never_breaks_the_run():
     with j.activity("x", "inject", "f"):
         pass
     assert j.activities[0].status == "succeeded"
+
+
+def test_an_unknown_phase_is_refused():
+    with pytest.raises(ValueError, match="unknown journal phase 'detection'"):
+        Journal().note("crash", "detection", "poll")

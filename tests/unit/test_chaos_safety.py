@@ -9,8 +9,9 @@ import httpx
 import pytest
 
 from servicedown.chaos.cleanup import LABEL, Leftovers, NotOwned, ensure_owned
-from servicedown.chaos.stack import EngineSpec, StackConfig, free_port, make_secret
+from servicedown.chaos.stack import EngineSpec, StackConfig, make_secret
 from servicedown.chaos.toxics import Toxic, Toxiproxy, ToxiproxyError
+from servicedown.ports import free_port
 from servicedown.secrets import assess_one
 
 

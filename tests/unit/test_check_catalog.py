@@ -3,7 +3,7 @@
 import ast
 from pathlib import Path
 
-from servicedown.diagnosis.registry import all_checks
+from servicedown.diagnosis.catalog import all_checks
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,4 +1,4 @@
-from servicedown import hostfacts
+from servicedown.probes import hostfacts
 
 V1 = """pid_alive=1
 nofile_soft=64

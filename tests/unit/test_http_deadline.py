@@ -15,9 +15,8 @@ from contextlib import contextmanager
 
 import pytest
 
-from servicedown.config import Settings
 from servicedown.diagnosis import http
-from servicedown.remediation import wait_healthy
+from servicedown.healthy import wait_healthy
 
 BODY = b'{"status": "healthy"}'
 HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
@@ -116,13 +115,12 @@ def test_a_prompt_server_still_answers_in_full() -> None:
     assert answer.status == 200 and answer.body == {"status": "healthy"}, answer
 
 
-def test_the_remediation_health_wait_ends_at_its_own_bound() -> None:
-    """wait_healthy(timeout) ends near its timeout even when one probe could take longer."""
+def test_the_health_wait_ends_at_its_own_bound() -> None:
+    """The remediation's wait: it ends near its own bound even when one probe could take longer."""
     fast, slow = PHASES["headers"]
     with trickling_server(fast, slow) as url:
-        settings = Settings(target="url", base_url=url, http_timeout_s=30.0)
         start = time.monotonic()
-        healthy, last = wait_healthy(settings, 1.0)
+        healthy, last = wait_healthy(url, 1.0, http_timeout_s=30.0)
         took = time.monotonic() - start
     assert not healthy
     assert took < BOUND_S, f"the wait took {took:.1f}s with a 1s bound ({last})"

@@ -1,4 +1,4 @@
-from servicedown import kernlog
+from servicedown.probes import kernlog
 
 LOG = """[ 4132.246950] oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=abc,mems_allowed=0,oom_memcg=/docker/abc123,task_memcg=/docker/abc123,task=python,pid=1,uid=0
 [ 4132.246975] Memory cgroup out of memory: Killed process 21385 (python3) total-vm:235160kB

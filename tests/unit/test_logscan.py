@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from servicedown.logscan import (
+from servicedown.probes.logscan import (
     CHECKS,
     MAX_LINE,
     PATTERN_BY_ID,

@@ -2,7 +2,7 @@ import socket
 import struct
 import threading
 
-from servicedown import pgwire
+from servicedown.probes import pgwire
 
 
 def _server(answer: bytes) -> tuple[socket.socket, int]:

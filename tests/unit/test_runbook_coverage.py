@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from servicedown.diagnosis.registry import all_checks
+from servicedown.diagnosis.catalog import all_checks
 from servicedown.runbook import commands as cmds
 from servicedown.runbook import coverage
 from servicedown.runbook.reader import parse_runbook, read_runbook
