@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Benchmarks: figures printed side by side (make bench [SECTIONS=checks]).
+# Benchmarks: figures printed side by side (make bench; scripts/bench.sh bench_checks for one).
+# They measure against a throwaway stack of their own, never the shared reference stack.
 set -uo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 export PYTHONPATH="$REPO_ROOT"
-scripts/stack.sh up || exit 1
 exec .venv/bin/python -m bench.run "$@"
