@@ -101,7 +101,7 @@ load-distributed: stack-up
 load-fault: bootstrap
 	$(PY) -m loadtests.run_load fault --reports-dir $(REPORTS) $(LOAD_ARGS)
 
-test: bootstrap
+test:
 	@scripts/run-tests.sh
 
 bench: bootstrap
