@@ -188,3 +188,20 @@ def test_a_run_where_everything_passed_is_complete(tmp_path, monkeypatch):
     out = tmp_path / "bench.json"
     assert bench_run.main(["--out", str(out)]) == 0
     assert json.loads(out.read_text())["complete"] is True
+
+
+# --- the server Locust's cost is measured against ----------------------------------------------
+def test_the_static_server_answers_its_json_and_stops():
+    """Debian's nginx, unpacked into the cache when not installed: a fixed JSON answer on every
+    path, keep-alive, and nothing listening once the block ends."""
+    import httpx
+
+    from bench.static_server import BODY, static_server
+
+    with static_server() as url, httpx.Client(timeout=5) as client:
+        answers = [client.get(url + path) for path in ("/health/live", "/", "/x")]
+        port = int(url.rsplit(":", 1)[1])
+    assert all(a.status_code == 200 and a.text == BODY for a in answers)
+    assert json.loads(BODY)
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
