@@ -17,11 +17,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import common
+from bench import common, machine
 from bench.common import ROOT, BenchFailed, failed, record
 
 # (module, whether it measures against the throwaway stack)
-SECTIONS = [("bench.bench_stack", True), ("bench.bench_checks", True), ("bench.bench_load", True)]
+SECTIONS = [("bench.bench_stack", True), ("bench.bench_checks", True), ("bench.bench_load", True),
+            ("bench.bench_chaos", False)]
 DEFAULT_OUT = ROOT / "reports" / "bench.json"
 
 
@@ -69,7 +70,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ERROR: no section matches {' '.join(a.sections)}; the sections are {names}",
               file=sys.stderr)
         return 2
-    doc: dict[str, Any] = {"sections": [n.split(".")[-1] for n, _ in chosen]}
+    doc: dict[str, Any] = {"date": machine.now(), "machine": machine.describe(),
+                           "load_average_start": machine.load_average(),
+                           "sections": [n.split(".")[-1] for n, _ in chosen]}
     ctx = BenchContext()
     try:
         for name, uses_stack in chosen:
@@ -87,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         ctx.close()
     bad = [f for f in common.FIGURES if f.status == "failed"]
-    doc |= {"complete": len(chosen) == len(SECTIONS) and not bad,
+    doc |= {"load_average_end": machine.load_average(),
+            "complete": len(chosen) == len(SECTIONS) and not bad,
             "figures": common.as_json()}
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(doc, indent=2) + "\n")

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Benchmarks: figures printed side by side (make bench; scripts/bench.sh bench_checks for one).
+# Benchmarks: figures printed side by side and written to reports/bench.json (machine, date);
+# `make figures` then writes the README's figures table from that file.
+#   scripts/bench.sh [bench_stack|bench_checks|bench_load|bench_chaos]...
 # They measure against a throwaway stack of their own, never the shared reference stack.
 set -uo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"

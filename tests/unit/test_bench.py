@@ -1,5 +1,5 @@
 """The benchmark scripts fail when what they time failed, never time a crash as a result, and
-record what they measured in reports/bench.json.
+write figures that render into the README's table between its markers.
 
 Commands are stood in for by small scripts that exit as a crash would (pytest's internal
 error, a wrong verdict, a timeout, a missing binary); no stack or load generator is needed.
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import bench_checks, bench_load, common
+from bench import bench_chaos, bench_checks, bench_load, common, render
 from bench import run as bench_run
 from bench.common import BenchFailed
 
@@ -158,6 +158,30 @@ def test_a_capacity_step_that_crashes_fails_the_benchmark(tmp_path, monkeypatch)
         bench_load.capacity(tmp_path, "http://127.0.0.1:1")
 
 
+def test_bench_chaos_fails_when_the_chaos_suite_fails(tmp_path, monkeypatch):
+    monkeypatch.setattr(bench_chaos, "PY", script(tmp_path, "py", "sys.exit(1)"))
+    with pytest.raises(BenchFailed, match="pytest chaos/: exit code 1"):
+        bench_chaos.main(fake_ctx(tmp_path))
+    assert not common.FIGURES
+
+
+# --- the server Locust's cost is measured against ----------------------------------------------
+def test_the_static_server_answers_its_json_and_stops():
+    """Debian's nginx, unpacked into the cache when not installed: a fixed JSON answer on every
+    path, keep-alive, and nothing listening once the block ends."""
+    import httpx
+
+    from bench.static_server import BODY, static_server
+
+    with static_server() as url, httpx.Client(timeout=5) as client:
+        answers = [client.get(url + path) for path in ("/health/live", "/", "/x")]
+        port = int(url.rsplit(":", 1)[1])
+    assert all(a.status_code == 200 and a.text == BODY for a in answers)
+    assert json.loads(BODY)
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
+
+
 # --- the whole run: exit code and bench.json ----------------------------------------------------
 def test_a_failed_section_makes_the_run_fail_and_says_so_in_the_json(tmp_path, monkeypatch):
     good = types.ModuleType("bench_fake_good")
@@ -178,6 +202,9 @@ def test_a_failed_section_makes_the_run_fail_and_says_so_in_the_json(tmp_path, m
     assert [(f["key"], f["status"]) for f in doc["figures"]] == [
         ("fake.figure", "measured"), ("bench_fake_bad.error", "failed")]
     assert "exit code 2" in doc["figures"][1]["text"]
+    assert doc["machine"]["cores"] and doc["machine"]["kernel"] and doc["date"]
+    with pytest.raises(render.RenderError, match="incomplete run"):
+        render.table(doc)
 
 
 def test_a_run_where_everything_passed_is_complete(tmp_path, monkeypatch):
@@ -190,18 +217,45 @@ def test_a_run_where_everything_passed_is_complete(tmp_path, monkeypatch):
     assert json.loads(out.read_text())["complete"] is True
 
 
-# --- the server Locust's cost is measured against ----------------------------------------------
-def test_the_static_server_answers_its_json_and_stops():
-    """Debian's nginx, unpacked into the cache when not installed: a fixed JSON answer on every
-    path, keep-alive, and nothing listening once the block ends."""
-    import httpx
+# --- the README's table ------------------------------------------------------------------------
+DOC = {"date": "2026-12-01T21:00:00+00:00", "complete": True, "sections": ["bench_checks"],
+       "machine": {"cores": 2, "memory_gib": 23.5, "kernel": "6.1.0", "os": "Debian GNU/Linux 12",
+                   "commit": "abc1234567"},
+       "load_average_start": [1.5, 1.0, 0.5], "load_average_end": [2.0, 1.0, 0.5],
+       "figures": [{"key": "checks.healthy", "label": "`pytest checks/`, healthy", "text": "median 1.22 s",
+                    "target": "≤ 3 s", "status": "measured", "values": {}}]}
+README = "# title\n\ntext before\n\n<!-- figures:begin -->\n| old | table |\n<!-- figures:end -->\n\nafter\n"
 
-    from bench.static_server import BODY, static_server
 
-    with static_server() as url, httpx.Client(timeout=5) as client:
-        answers = [client.get(url + path) for path in ("/health/live", "/", "/x")]
-        port = int(url.rsplit(":", 1)[1])
-    assert all(a.status_code == 200 and a.text == BODY for a in answers)
-    assert json.loads(BODY)
-    with pytest.raises(httpx.ConnectError):
-        httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
+def test_the_table_is_rendered_between_the_markers_and_nothing_else_changes():
+    out = render.render(README, DOC)
+    assert out.startswith("# title\n\ntext before\n\n<!-- figures:begin -->\n")
+    assert out.endswith("<!-- figures:end -->\n\nafter\n")
+    assert "| old | table |" not in out
+    assert "| `pytest checks/`, healthy | median 1.22 s | ≤ 3 s |" in out
+    assert "2026-12-01" in out and "2 cores" in out and "23.5 GiB" in out and "kernel 6.1.0" in out
+    assert render.render(out, DOC) == out  # rendering again changes nothing
+
+
+@pytest.mark.parametrize("readme", ["no markers", "<!-- figures:end -->\n<!-- figures:begin -->",
+                                    "<!-- figures:begin -->\n<!-- figures:begin -->\n<!-- figures:end -->"])
+def test_markers_missing_or_out_of_order_are_refused(readme):
+    with pytest.raises(render.RenderError, match="exactly one"):
+        render.render(readme, DOC)
+
+
+def test_render_cli_writes_then_checks(tmp_path):
+    readme, doc = tmp_path / "README.md", tmp_path / "bench.json"
+    readme.write_text(README)
+    doc.write_text(json.dumps(DOC))
+    args = ["--json", str(doc), "--readme", str(readme)]
+    assert render.main([*args, "--check"]) == 1
+    assert render.main(args) == 0
+    assert render.main([*args, "--check"]) == 0
+    assert render.main(["--json", str(tmp_path / "none.json"), "--readme", str(readme)]) == 2
+
+
+def test_the_projects_readme_has_its_table_between_the_markers():
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    inside = text.split(render.BEGIN, 1)[1].split(render.END, 1)[0]
+    assert "| figure | measured | target |" in inside
