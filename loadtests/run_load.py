@@ -177,7 +177,7 @@ PROXY_KINDS = {"proxy-disabled", "toxic"}  # the faults that only need toxiproxy
 
 @dataclass
 class ReferenceLink:
-    """What the chaos library's toxiproxy faults act on (`.toxiproxy`), for the shared stack."""
+    """The reference stack as a `faults.ProxyHost`: what the toxiproxy faults act on."""
 
     toxiproxy: Any
 

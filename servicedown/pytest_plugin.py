@@ -11,7 +11,10 @@ from typing import Any
 import pytest
 
 from servicedown import config as cfg
+from servicedown.diagnosis.runner import run_checks
 from servicedown.model import CheckResult, Outcome
+from servicedown.targets import make_target
+from servicedown.triage import summary_text, triage
 
 log = logging.getLogger("servicedown")
 _SETTINGS = pytest.StashKey[cfg.Settings]()
@@ -68,10 +71,6 @@ def run_diagnosis(config: pytest.Config) -> dict[str, Any]:
     """Diagnose once per session; every check test reads the shared results."""
     if _RUN in config.stash:
         return config.stash[_RUN]
-    from servicedown.diagnosis.runner import run_checks
-    from servicedown.targets import make_target
-    from servicedown.triage import triage
-
     settings = settings_of(config)
     target = make_target(settings)
     started = datetime.now(UTC).isoformat(timespec="seconds")
@@ -117,8 +116,6 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     run = config.stash.get(_RUN, None)
     if not run:
         return
-    from servicedown.triage import summary_text
-
     tri = run["triage"]
     terminalreporter.section("runbook triage")
     terminalreporter.write_line(f"target: {run['target'].describe()}")

@@ -13,6 +13,9 @@ import tarfile
 import time
 from typing import Any
 
+import docker
+from docker.errors import DockerException
+
 from servicedown.backends.command import (
     CANNOT_RUN,
     TIMED_OUT,
@@ -37,9 +40,6 @@ def short(exc: BaseException) -> str:
 
 def docker_client(timeout: float) -> Any:
     """A Docker client that answered a ping, or a DockerError that says how to reach the engine."""
-    import docker
-    from docker.errors import DockerException
-
     try:
         client = docker.from_env(timeout=max(int(timeout), 1))
         client.ping()
@@ -80,8 +80,6 @@ class DockerBackend:
     # --- reading -----------------------------------------------------------------------------
     def containers(self, labels: dict[str, str]) -> list[dict[str, Any]]:
         """The inspect document of every container (running or not) carrying all `labels`."""
-        from docker.errors import DockerException
-
         wanted = [f"{k}={v}" if v else k for k, v in labels.items()]
         try:
             found = self.client.containers.list(all=True, filters={"label": wanted})
@@ -90,7 +88,8 @@ class DockerBackend:
         return [c.attrs for c in found]
 
     def events(self, container_id: str, since: int, until: int,
-               actions: tuple[str, ...] = ("die", "oom", "kill")) -> list[dict[str, Any]]:
+               actions: tuple[str, ...] = ("start", "die", "oom", "kill", "stop", "pause",
+                                           "unpause")) -> list[dict[str, Any]]:
         """The container's events between two epoch seconds, oldest first."""
         stream = self.client.events(since=since, until=until, decode=True,
                                     filters={"type": "container", "event": list(actions),
@@ -98,12 +97,14 @@ class DockerBackend:
         return list(stream)
 
     def logs(self, container_id: str, tail: int | None = None, since: float | None = None,
-             timestamps: bool = False) -> str:
+             until: float | None = None, timestamps: bool = False) -> str:
         """stdout and stderr as `docker logs` prints them (with RFC 3339 times if asked)."""
         kwargs: dict[str, Any] = {"stdout": True, "stderr": True, "timestamps": timestamps,
                                   "tail": "all" if tail is None else tail}
         if since is not None:
             kwargs["since"] = float(since)
+        if until is not None:
+            kwargs["until"] = float(until)
         raw = self.client.api.logs(container_id, **kwargs)
         return raw.decode("utf-8", errors="replace")
 
@@ -118,8 +119,6 @@ class DockerBackend:
         """A regular file as the container sees it, through the archive API (which also reads
         a stopped container). Symlinks are followed inside the container; None when the file
         is missing, is not a regular file, or is larger than max_bytes."""
-        from docker.errors import DockerException
-
         for _ in range(MAX_LINK_HOPS):
             try:
                 stream, stat = self.client.api.get_archive(container_id, path)
@@ -147,8 +146,6 @@ class DockerBackend:
     # --- acting -----------------------------------------------------------------------------
     def exec(self, container_id: str, argv: list[str], timeout: float) -> CommandResult:
         """Run argv in a running container, bounded by `timeout` (+ the API's own margin)."""
-        from docker.errors import DockerException
-
         def call() -> Any:
             return self.client.containers.get(container_id).exec_run(argv, demux=True)
 

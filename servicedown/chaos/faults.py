@@ -16,11 +16,15 @@ import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
+
+import psycopg
+from testcontainers.core.transferable import build_transfer_tar
 
 from servicedown import polling
 from servicedown import secrets as secret_rules
 from servicedown.backends.command import CommandResult
+from servicedown.backends.docker import DockerBackend
 from servicedown.chaos.certs import make_pair
 from servicedown.chaos.cleanup import NotOwned
 from servicedown.chaos.stack import (
@@ -28,11 +32,12 @@ from servicedown.chaos.stack import (
     ENGINE,
     POSTGRES,
     PROXY,
-    ChaosStack,
     EngineSpec,
+    StackConfig,
     make_secret,
 )
-from servicedown.chaos.toxics import Toxic
+from servicedown.chaos.toxics import Toxic, Toxiproxy
+from servicedown.targets.compose import ComposeTarget
 
 
 class FaultError(RuntimeError):
@@ -42,7 +47,7 @@ class FaultError(RuntimeError):
 EXEC_TIMEOUT_S = 30.0  # the longest command a fault runs in a container (filling a disk)
 
 
-def _exec(stack: ChaosStack, container: Any, argv: list[str]) -> CommandResult:
+def _exec(stack: StackHost, container: Any, argv: list[str]) -> CommandResult:
     return stack.docker.exec(container.id, argv, EXEC_TIMEOUT_S)
 
 
@@ -61,7 +66,43 @@ def _running(container: Any) -> bool:
     return False
 
 
-class Fault(abc.ABC):
+class ProxyHost(Protocol):
+    """What the toxiproxy faults act on: the toxiproxy between the engine and Postgres (a chaos
+    stack's, or the reference stack's for a load run)."""
+
+    @property
+    def toxiproxy(self) -> Toxiproxy | None: ...
+
+
+class StackHost(ProxyHost, Protocol):
+    """What the other faults act on: a stack whose containers this run owns (ChaosStack)."""
+
+    docker: DockerBackend
+    config: StackConfig
+    engine_spec: EngineSpec
+    engine_port: int | None
+
+    def container(self, service: str) -> Any: ...
+
+    def recreate_engine(self, spec: EngineSpec, wait: bool = False) -> None: ...
+
+    def target(self) -> ComposeTarget: ...
+
+    def wait_postgres_ready(self, timeout_s: float) -> bool: ...
+
+    def wait_engine_healthy(self, timeout_s: float) -> tuple[bool, str]: ...
+
+    def pg_connect_kwargs(self) -> dict[str, Any]: ...
+
+
+H = TypeVar("H", bound=ProxyHost)
+
+
+class Fault(abc.ABC, Generic[H]):
+    """One way a runbook cause is made to happen. `inject` makes it, `fix` is the runbook's
+    remedy for it (what the remediation phase does), `revert` is the rollback that always runs
+    afterwards: idempotent, safe after a partial inject or a fix."""
+
     kind: ClassVar[str]
 
     def __init__(self, **params: Any) -> None:
@@ -72,13 +113,14 @@ class Fault(abc.ABC):
         return f"{self.kind}({args})" if args else self.kind
 
     @abc.abstractmethod
-    def inject(self, stack: ChaosStack) -> dict[str, Any]: ...
+    def inject(self, stack: H) -> dict[str, Any]: ...
 
     @abc.abstractmethod
-    def revert(self, stack: ChaosStack) -> dict[str, Any]: ...
+    def revert(self, stack: H) -> dict[str, Any]: ...
 
-    def fix(self, stack: ChaosStack) -> dict[str, Any]:
-        """The runbook's remedy for this fault; by default, undoing it."""
+    def fix(self, stack: H) -> dict[str, Any]:
+        """The runbook's remedy for this fault, where it is giving back what the fault took (a
+        dependency): the same action as the rollback, which then finds nothing left to undo."""
         return self.revert(stack)
 
 
@@ -92,7 +134,7 @@ time.sleep(30)
 """
 
 
-class MemoryHog(Fault):
+class MemoryHog(Fault[StackHost]):
     """Memory pressure inside the engine's cgroup until the kernel OOM-kills the engine.
 
     PID 1's oom_score_adj is raised first so the kernel picks the engine, not the hog (a
@@ -101,7 +143,7 @@ class MemoryHog(Fault):
     kind = "memory-hog"
     MARK = "chaos-memory-hog"
 
-    def inject(self, stack: ChaosStack) -> dict[str, Any]:
+    def inject(self, stack: StackHost) -> dict[str, Any]:
         c = stack.container(ENGINE)
         limit = int((c.attrs.get("HostConfig") or {}).get("Memory") or 0)
         if not limit:
@@ -122,20 +164,20 @@ class MemoryHog(Fault):
         return {"memory_limit": limit, "oom_killed": c.attrs["State"].get("OOMKilled"),
                 "restart_count": c.attrs.get("RestartCount")}
 
-    def revert(self, stack: ChaosStack) -> dict[str, Any]:
+    def revert(self, stack: StackHost) -> dict[str, Any]:
         c = stack.container(ENGINE)
         if _running(c):
             _exec(stack, c, ["pkill", "-f", self.MARK])
         return {}
 
 
-class DiskFill(Fault):
+class DiskFill(Fault[StackHost]):
     """The engine's size-limited data volume filled to the last block."""
 
     kind = "disk-fill"
     FILE = f"{DATA_DIR}/.chaos-fill"
 
-    def inject(self, stack: ChaosStack) -> dict[str, Any]:
+    def inject(self, stack: StackHost) -> dict[str, Any]:
         c = stack.container(ENGINE)
         # Only a tmpfs with a size: filling a real volume would fill the host's disk.
         tmpfs = _exec(stack, c, ["sh", "-c", f"awk '$2==\"{DATA_DIR}\" && $3==\"tmpfs\"' "
@@ -146,7 +188,7 @@ class DiskFill(Fault):
                                               f"sync; df -Pk {DATA_DIR} | tail -1"])
         return {"df": " ".join(filled.stdout.split())}
 
-    def revert(self, stack: ChaosStack) -> dict[str, Any]:
+    def revert(self, stack: StackHost) -> dict[str, Any]:
         c = stack.container(ENGINE)
         if _running(c):
             _exec(stack, c, ["rm", "-f", self.FILE])
@@ -164,13 +206,13 @@ while time.time() < end:  # bounded: stops by itself even if nobody reverts it
 """
 
 
-class CpuHog(Fault):
+class CpuHog(Fault[StackHost]):
     """Busy loops inside the engine's cgroup, more of them than its CPU quota has cores."""
 
     kind = "cpu-hog"
     MARK = "chaos-cpu-hog"
 
-    def inject(self, stack: ChaosStack) -> dict[str, Any]:
+    def inject(self, stack: StackHost) -> dict[str, Any]:
         c = stack.container(ENGINE)
         workers = int(self.params.get("workers", 2))
         stack.docker.start_detached(c.id, ["python3", "-c", CPU_HOG, str(workers),
@@ -180,14 +222,14 @@ class CpuHog(Fault):
         quota = (c.attrs.get("HostConfig") or {}).get("NanoCpus") or 0
         return {"workers": workers, "cpu_quota_cores": quota / 1e9}
 
-    def revert(self, stack: ChaosStack) -> dict[str, Any]:
+    def revert(self, stack: StackHost) -> dict[str, Any]:
         c = stack.container(ENGINE)
         if _running(c):
             _exec(stack, c, ["pkill", "-f", self.MARK])
         return {}
 
 
-class FdFlood(Fault):
+class FdFlood(Fault[StackHost]):
     """A connection flood against an engine with a low open-files limit (its baseline)."""
 
     kind = "fd-flood"
@@ -196,7 +238,7 @@ class FdFlood(Fault):
         super().__init__(**params)
         self._socks: list[socket.socket] = []
 
-    def inject(self, stack: ChaosStack) -> dict[str, Any]:
+    def inject(self, stack: StackHost) -> dict[str, Any]:
         nofile = stack.engine_spec.nofile
         if not nofile:
             raise FaultError("the fd flood needs an engine with a low open-files limit "
@@ -214,7 +256,7 @@ class FdFlood(Fault):
                 failed += 1
         return {"nofile": nofile, "connections_open": len(self._socks), "connect_failed": failed}
 
-    def revert(self, stack: ChaosStack) -> dict[str, Any]:
+    def revert(self, stack: StackHost) -> dict[str, Any]:
         n = len(self._socks)
         for s in self._socks:
             with contextlib.suppress(OSError):
@@ -224,7 +266,7 @@ class FdFlood(Fault):
 
 
 # --- crashes ---------------------------------------------------------------------------------
-def _kill_engine_process(stack: ChaosStack) -> int:
+def _kill_engine_process(stack: StackHost) -> int:
     """SIGKILL the engine's PID 1 from the host. `docker kill` would not do: Docker counts it as
     a manual stop, which the restart policy does not undo; a crash is a process dying."""
     c = stack.container(ENGINE)
@@ -243,7 +285,7 @@ def _kill_engine_process(stack: ChaosStack) -> int:
     return pid
 
 
-class SigKill(Fault):
+class SigKill(Fault[StackHost]):
     """SIGKILL of the engine process; with `times` > 1, each new incarnation is killed too,
     shortly after the restart policy brought it back: a crash loop."""
 
@@ -253,7 +295,7 @@ class SigKill(Fault):
         super().__init__(**params)
         self.killed: list[int] = []
 
-    def inject(self, stack: ChaosStack) -> dict[str, Any]:
+    def inject(self, stack: StackHost) -> dict[str, Any]:
         times = int(self.params.get("times", 1))
         up_s = float(self.params.get("up_s", 0.5))  # how long each incarnation lives
         c = stack.container(ENGINE)
@@ -279,7 +321,7 @@ class SigKill(Fault):
         return {"killed_pids": self.killed, "restart_count": c.attrs.get("RestartCount"),
                 "status": c.status}
 
-    def revert(self, stack: ChaosStack) -> dict[str, Any]:
+    def revert(self, stack: StackHost) -> dict[str, Any]:
         # Nothing to undo; an engine left stopped (it never should be) is started again.
         c = stack.container(ENGINE)
         c.reload()
@@ -290,16 +332,16 @@ class SigKill(Fault):
 
 
 # --- the database and the path to it ----------------------------------------------------------
-class PostgresStop(Fault):
+class PostgresStop(Fault[StackHost]):
     kind = "postgres-stop"
 
-    def inject(self, stack: ChaosStack) -> dict[str, Any]:
+    def inject(self, stack: StackHost) -> dict[str, Any]:
         c = stack.container(POSTGRES)
         c.stop(timeout=10)
         c.reload()
         return {"postgres": c.status}
 
-    def revert(self, stack: ChaosStack) -> dict[str, Any]:
+    def revert(self, stack: StackHost) -> dict[str, Any]:
         c = stack.container(POSTGRES)
         c.reload()
         if c.status == "running":
@@ -308,7 +350,7 @@ class PostgresStop(Fault):
         return {"started": True, "ready": stack.wait_postgres_ready(30)}
 
 
-class HoldConnections(Fault):
+class HoldConnections(Fault[StackHost]):
     """Connections opened and held (a leaking client) until Postgres refuses new ones."""
 
     kind = "hold-connections"
@@ -317,9 +359,7 @@ class HoldConnections(Fault):
         super().__init__(**params)
         self._conns: list[Any] = []
 
-    def inject(self, stack: ChaosStack) -> dict[str, Any]:
-        import psycopg
-
+    def inject(self, stack: StackHost) -> dict[str, Any]:
         kwargs = stack.pg_connect_kwargs() | {"application_name": "servicedown-chaos-hold"}
         limit = stack.config.max_connections + 5
         deadline = time.monotonic() + 30
@@ -335,7 +375,7 @@ class HoldConnections(Fault):
         return {"held": len(self._conns), "max_connections": stack.config.max_connections,
                 "then_refused": refused}
 
-    def revert(self, stack: ChaosStack) -> dict[str, Any]:
+    def revert(self, stack: StackHost) -> dict[str, Any]:
         n = len(self._conns)
         for conn in self._conns:
             with contextlib.suppress(Exception):
@@ -344,23 +384,23 @@ class HoldConnections(Fault):
         return {"released": n}
 
 
-class ProxyDisabled(Fault):
+class ProxyDisabled(Fault[ProxyHost]):
     """The toxiproxy link between engine and Postgres down (`enabled: false`)."""
 
     kind = "proxy-disabled"
 
-    def inject(self, stack: ChaosStack) -> dict[str, Any]:
+    def inject(self, stack: ProxyHost) -> dict[str, Any]:
         assert stack.toxiproxy is not None
         stack.toxiproxy.set_enabled(PROXY, False)
         return {"proxy": PROXY, "enabled": False}
 
-    def revert(self, stack: ChaosStack) -> dict[str, Any]:
+    def revert(self, stack: ProxyHost) -> dict[str, Any]:
         assert stack.toxiproxy is not None
         stack.toxiproxy.set_enabled(PROXY, True)
         return {"proxy": PROXY, "enabled": True}
 
 
-class ProxyToxic(Fault):
+class ProxyToxic(Fault[ProxyHost]):
     """One toxiproxy toxic on the engine-Postgres link (latency, reset_peer, timeout...)."""
 
     kind = "toxic"
@@ -370,18 +410,18 @@ class ProxyToxic(Fault):
         return Toxic(f"chaos-{self.params['type']}", self.params["type"],
                      self.params.get("stream", "downstream"), dict(self.params["attributes"]))
 
-    def inject(self, stack: ChaosStack) -> dict[str, Any]:
+    def inject(self, stack: ProxyHost) -> dict[str, Any]:
         assert stack.toxiproxy is not None
         stack.toxiproxy.add_toxic(PROXY, self.toxic)
         return {"proxy": PROXY, "toxic": self.toxic.name, "attributes": self.toxic.attributes}
 
-    def revert(self, stack: ChaosStack) -> dict[str, Any]:
+    def revert(self, stack: ProxyHost) -> dict[str, Any]:
         assert stack.toxiproxy is not None
         return {"removed": stack.toxiproxy.remove_toxic(PROXY, self.toxic.name)}
 
 
 # --- the engine's configuration -----------------------------------------------------------------
-class EngineEnv(Fault):
+class EngineEnv(Fault[StackHost]):
     """The engine recreated with a changed environment (a deploy with a bad config).
 
     params: `unset` (names), `shorten` ({name: length}), `replace` (names given another valid
@@ -394,7 +434,7 @@ class EngineEnv(Fault):
         super().__init__(**params)
         self.before: EngineSpec | None = None
 
-    def inject(self, stack: ChaosStack) -> dict[str, Any]:
+    def inject(self, stack: StackHost) -> dict[str, Any]:
         self.before = stack.engine_spec
         changes: dict[str, str] = {}
         for name in self.params.get("replace", ()):
@@ -407,7 +447,7 @@ class EngineEnv(Fault):
         return {"unset": list(unset), "shortened": dict(self.params.get("shorten", {})),
                 "replaced": list(self.params.get("replace", ()))}
 
-    def fix(self, stack: ChaosStack) -> dict[str, Any]:
+    def fix(self, stack: StackHost) -> dict[str, Any]:
         """The runbook's remedy: the environment fixed, the engine recreated with it (what
         `docker-compose up -d qbitel-engine` does; a plain restart keeps the old env)."""
         if self.before is None or stack.engine_spec == self.before:
@@ -415,7 +455,7 @@ class EngineEnv(Fault):
         stack.recreate_engine(self.before)
         return {"recreated_with": self.before.name}
 
-    def revert(self, stack: ChaosStack) -> dict[str, Any]:
+    def revert(self, stack: StackHost) -> dict[str, Any]:
         if self.before is None or stack.engine_spec == self.before:
             return {}
         stack.recreate_engine(self.before, wait=True)
@@ -429,20 +469,20 @@ def _short_value(name: str, length: int) -> str:
             return value
 
 
-class TlsFiles(Fault):
+class TlsFiles(Fault[StackHost]):
     """The engine's TLS files broken in place: `cert="expired"` swaps in an expired
     certificate (the running engine keeps serving the old one, as a real expiry does);
     `remove_key` deletes the key; `restart` restarts the engine so it must load them."""
 
     kind = "tls-files"
 
-    def _paths(self, stack: ChaosStack) -> tuple[str, str]:
+    def _paths(self, stack: StackHost) -> tuple[str, str]:
         env = stack.engine_spec.env
         if not stack.engine_spec.tls:
             raise FaultError("the TLS faults need an engine with TLS on (baseline 'tls')")
         return env["TLS_CERT_FILE"], env["TLS_KEY_FILE"]
 
-    def inject(self, stack: ChaosStack) -> dict[str, Any]:
+    def inject(self, stack: StackHost) -> dict[str, Any]:
         cert_path, key_path = self._paths(stack)
         c = stack.container(ENGINE)
         done: dict[str, Any] = {}
@@ -457,13 +497,13 @@ class TlsFiles(Fault):
             done["restarted"] = True
         return done
 
-    def _restore(self, stack: ChaosStack) -> list[str]:
+    def _restore(self, stack: StackHost) -> list[str]:
         c = stack.container(ENGINE)
         for path, data in stack.engine_spec.files:
             _put(c, path, data)
         return [path for path, _ in stack.engine_spec.files]
 
-    def fix(self, stack: ChaosStack) -> dict[str, Any]:
+    def fix(self, stack: StackHost) -> dict[str, Any]:
         restored = self._restore(stack)
         target = stack.target()
         try:
@@ -472,7 +512,7 @@ class TlsFiles(Fault):
             target.close()
         return {"restored": restored, "action": action}
 
-    def revert(self, stack: ChaosStack) -> dict[str, Any]:
+    def revert(self, stack: StackHost) -> dict[str, Any]:
         restored = self._restore(stack)
         healthy, _ = stack.wait_engine_healthy(1.0)
         if not healthy:
@@ -482,20 +522,18 @@ class TlsFiles(Fault):
 
 
 def _put(container: Any, path: str, data: bytes) -> None:
-    from testcontainers.core.transferable import build_transfer_tar
-
     if not container.put_archive("/", build_transfer_tar(data, path.lstrip("/"), 0o600)):
         raise FaultError(f"could not write {path} into {container.name}")
 
 
-FAULTS: dict[str, type[Fault]] = {
+FAULTS: dict[str, type[Fault[Any]]] = {
     cls.kind: cls
     for cls in (MemoryHog, DiskFill, CpuHog, FdFlood, SigKill, PostgresStop, HoldConnections,
                 ProxyDisabled, ProxyToxic, EngineEnv, TlsFiles)
 }
 
 
-def make_fault(kind: str, params: dict[str, Any]) -> Fault:
+def make_fault(kind: str, params: dict[str, Any]) -> Fault[Any]:
     try:
         return FAULTS[kind](**params)
     except KeyError:

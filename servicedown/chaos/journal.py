@@ -10,15 +10,10 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-# The phases of an experiment, in order (Chaos Toolkit's hypothesis, method and rollbacks); the
-# report groups the journal by them, so an activity filed under another name would be lost there.
-PHASES = ("stack", "steady-state", "inject", "detect", "remediate", "recover", "verify",
-          "revert")
+from servicedown.schema import PHASES, JournalEntry
 
 
 def _phase(name: str) -> str:
@@ -27,29 +22,8 @@ def _phase(name: str) -> str:
     return name
 
 
-def _iso(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")
-
-
-@dataclass
-class Activity:
-    experiment: str  # an experiment id, or "" for the stack itself
-    phase: str
-    name: str
-    started: float  # epoch seconds
-    ended: float | None = None
-    status: str = "running"  # running | succeeded | failed | interrupted
-    detail: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def duration_s(self) -> float | None:
-        return None if self.ended is None else round(self.ended - self.started, 3)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"experiment": self.experiment, "phase": self.phase, "name": self.name,
-                "start": _iso(self.started),
-                "end": None if self.ended is None else _iso(self.ended),
-                "duration_s": self.duration_s, "status": self.status, "detail": self.detail}
+class Activity(JournalEntry):
+    """A journal entry while the run goes on: its status follows how its block ends."""
 
     def line(self) -> str:
         took = "" if self.duration_s is None else f" in {self.duration_s:.1f}s"
@@ -96,7 +70,7 @@ class Journal:
             if act.status == "running":
                 act.status = "succeeded"
         finally:
-            act.ended = time.time()
+            act.end = time.time()
             self._emit(act, "end")
 
     def note(self, experiment: str, phase: str, name: str, status: str = "succeeded",

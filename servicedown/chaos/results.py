@@ -14,9 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from servicedown.model import CheckResult, Outcome
-
-REPORT_FIELDS = ("id", "expected_cause", "detected_cause", "detected", "mttd_s", "remediation",
-                 "recovered", "mttr_s", "writes_acknowledged", "writes_lost", "verdict")
+from servicedown.schema import EXPERIMENT_FIELDS
 
 
 def elapsed(start: float | None, end: float | None) -> float | None:
@@ -72,7 +70,7 @@ class ExperimentResult:
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
-        head = {k: d.pop(k) for k in REPORT_FIELDS}
+        head = {k: d.pop(k) for k in EXPERIMENT_FIELDS}
         return head | d
 
 

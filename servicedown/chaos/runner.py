@@ -9,13 +9,16 @@ triage's top cause is the experiment's cause.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from servicedown import polling
 from servicedown.chaos import cleanup
 from servicedown.chaos.experiments import Experiment
 from servicedown.chaos.faults import Fault, make_fault
 from servicedown.chaos.journal import Journal
+from servicedown.chaos.remedies import REMEDIES
 from servicedown.chaos.results import ExperimentResult, elapsed, expectation_problems, judge
 from servicedown.chaos.stack import PROXY, ChaosStack
 from servicedown.chaos.writer import Writer
@@ -63,6 +66,15 @@ class SteadyStateDeviated(RuntimeError):
 
 
 @dataclass(frozen=True)
+class Observation:
+    """One run of the checks and what triage made of it, with when it ended (monotonic)."""
+
+    results: list[CheckResult]
+    triage: Triage
+    at: float
+
+
+@dataclass(frozen=True)
 class Bounds:
     steady_s: float = 45.0  # for the steady state to hold before injecting
     writes_s: float = 10.0  # for the first acknowledged writes
@@ -81,7 +93,7 @@ class Runner:
         self.bounds = bounds or Bounds()
 
     # --- probes ----------------------------------------------------------------------------
-    def poll(self, only: list[str] | None = None) -> tuple[list[CheckResult], Triage]:
+    def observe(self, only: list[str] | None = None) -> Observation:
         """One run of the checks against the stack, then triage (the `checks/` path)."""
         target = self.stack.target()
         settings = target.settings
@@ -91,7 +103,20 @@ class Runner:
         finally:
             ctx.close()
             target.close()
-        return results, triage(results)
+        return Observation(results, triage(results), time.monotonic())
+
+    def checks_until(self, done: Callable[[Observation], bool], timeout_s: float,
+                     only: list[str] | None = None) -> tuple[Observation, bool]:
+        """Observe until `done` holds or the bound passes (the one loop of every phase, as
+        chaostoolkit judges every phase with one probe function) -> (last seen, whether done)."""
+        verdict = [False]  # `done` may keep state (a journal entry per poll): judge each once
+
+        def judged(o: Observation) -> bool:
+            verdict[0] = bool(done(o))
+            return verdict[0]
+
+        last = polling.until(lambda: self.observe(only), timeout_s, self.bounds.pause_s, done=judged)
+        return last, verdict[0]
 
     # --- the experiment --------------------------------------------------------------------
     def run(self, exp: Experiment) -> ExperimentResult:
@@ -154,18 +179,13 @@ class Runner:
             fresh = True
         else:
             stack.mark_window()
-        deadline = time.monotonic() + self.bounds.steady_s
         with self.journal.activity(exp.id, "steady-state", "hypothesis: every check green") as act:
-            while True:
-                results, _ = self.poll()
-                failing = failed_ids(results)
-                if not failing:
-                    if "failing" in act.detail:  # say what held it up, not that it still does
-                        act.detail["failing_before"] = act.detail["failing"]
-                    act.detail["failing"] = []
-                    return
-                act.detail["failing"] = failing
-                if not fresh and set(failing) <= HISTORY_CHECKS:
+            def held(o: Observation) -> bool:
+                nonlocal fresh
+                failing = failed_ids(o.results)
+                if failing and act.detail.get("failing") != failing:
+                    act.detail["failing"] = failing
+                if failing and not fresh and set(failing) <= HISTORY_CHECKS:
                     # What an earlier experiment left in the restart history (or logged after
                     # it ended) would read as a fault: start from a fresh engine container.
                     with self.journal.activity(exp.id, "steady-state", "fresh engine (history "
@@ -173,51 +193,50 @@ class Runner:
                         fresh_act.detail["failing"] = failing
                         stack.recreate_engine(want, wait=True)
                     fresh = True
-                    continue
-                if time.monotonic() > deadline:
-                    raise SteadyStateDeviated("still failing after "
-                                              f"{self.bounds.steady_s:.0f}s: {', '.join(failing)}")
-                time.sleep(self.bounds.pause_s)
+                return not failing
+
+            last, ok = self.checks_until(held, self.bounds.steady_s)
+            if not ok:
+                raise SteadyStateDeviated(f"still failing after {self.bounds.steady_s:.0f}s: "
+                                          f"{', '.join(failed_ids(last.results))}")
+            if "failing" in act.detail:  # say what held it up, not that it still does
+                act.detail["failing_before"] = act.detail["failing"]
+            act.detail["failing"] = []
 
     def _detect(self, exp: Experiment, res: ExperimentResult, t0: float) -> float | None:
-        """Poll until the expected cause is on top (and the must-fail checks have shown), or
+        """Observe until the expected cause is on top (and the must-fail checks have shown), or
         the bound. Returns when a self-healing fault was already seen recovered, if it was."""
         detected_at: float | None = None
         recovered_at: float | None = None
         seen_failed: set[str] = set()
         at_detection: list[CheckResult] = []
+
+        def settled(o: Observation) -> bool:
+            nonlocal detected_at, recovered_at, at_detection
+            res.detection_polls += 1
+            top = o.triage.top.id if o.triage.top else None
+            failed = failed_ids(o.results)
+            self.journal.note(exp.id, "detect", "poll", echo=False, top=top,
+                              ranking=ranking(o.triage), failed=failed)
+            if exp.remediation == "self-heal" and recovered_at is None and is_recovered(o.results):
+                recovered_at = o.at
+            if detected_at is None:
+                res.ranking, res.checks_failed, res.detected_cause = ranking(o.triage), failed, top
+                if top == exp.cause:
+                    detected_at, at_detection = o.at, o.results
+                    res.detected, res.mttd_s = True, elapsed(t0, o.at)
+            seen_failed.update(r.id for r in o.results if r.failed)
+            shown = detected_at is not None and (
+                set(exp.expected_fail) <= seen_failed or o.at > detected_at + self.bounds.settle_s)
+            # A self-healing fault that healed before anything pointed at it is over: more
+            # polls could only see the healthy service.
+            healed_unseen = detected_at is None and recovered_at is not None \
+                and o.at > recovered_at + 2 * self.bounds.pause_s
+            return shown or healed_unseen
+
         with self.journal.activity(exp.id, "detect", f"expect top cause '{exp.cause}'") as act:
-            while True:
-                results, tri = self.poll()
-                now = time.monotonic()
-                res.detection_polls += 1
-                top = tri.top.id if tri.top else None
-                failed = failed_ids(results)
-                self.journal.note(exp.id, "detect", "poll", echo=False, top=top,
-                                  ranking=ranking(tri), failed=failed)
-                if exp.remediation == "self-heal" and recovered_at is None \
-                        and is_recovered(results):
-                    recovered_at = now
-                if detected_at is None:
-                    res.ranking, res.checks_failed = ranking(tri), failed
-                    if top == exp.cause:
-                        detected_at, at_detection = now, results
-                        res.detected, res.detected_cause = True, top
-                        res.mttd_s = elapsed(t0, now)
-                    else:
-                        res.detected_cause = top
-                seen_failed.update(r.id for r in results if r.failed)
-                settled = detected_at is not None and (
-                    set(exp.expected_fail) <= seen_failed or now > detected_at + self.bounds.settle_s)
-                # A self-healing fault that healed before anything pointed at it is over: more
-                # polls could only see the healthy service.
-                healed_unseen = detected_at is None and recovered_at is not None \
-                    and now > recovered_at + 2 * self.bounds.pause_s
-                if settled or healed_unseen or now > t0 + self.bounds.detect_s:
-                    break
-                time.sleep(self.bounds.pause_s)
-            basis = at_detection or results
-            problems = expectation_problems(basis, [], exp.expected_pass)
+            last, _ = self.checks_until(settled, max(t0 + self.bounds.detect_s - time.monotonic(), 0))
+            problems = expectation_problems(at_detection or last.results, [], exp.expected_pass)
             problems += [f"{c} must fail but did not while the fault was on"
                          for c in exp.expected_fail if c not in seen_failed]
             res.expectation_problems = problems
@@ -228,37 +247,19 @@ class Runner:
                 act.status = "failed"
         return recovered_at
 
-    def _remediate(self, exp: Experiment, fault: Fault) -> dict[str, Any]:
-        kind = exp.remediation
-        if kind == "self-heal":
-            return {"action": "none: the restart policy (unless-stopped) brings the engine back"}
-        if kind == "platform-restart":
-            target = self.stack.target()
-            try:
-                return {"action": target.restart()}
-            finally:
-                target.close()
-        if kind == "restore-dependency":
-            return {"action": f"dependency restored ({fault.kind} reverted)",
-                    **fault.revert(self.stack)}
-        if kind == "fix-env-restart":
-            return {"action": "environment fixed, engine restarted with it", **fault.fix(self.stack)}
-        raise ValueError(f"unknown remediation {kind!r}")
+    def _remediate(self, exp: Experiment, fault: Fault[Any]) -> dict[str, Any]:
+        return REMEDIES[exp.remediation](self.stack, fault)
 
     def _recover(self, exp: Experiment) -> float | None:
-        only = recovery_checks()
-        deadline = time.monotonic() + self.bounds.recover_s
         with self.journal.activity(exp.id, "recover", "/health healthy and present-state "
                                                       "checks green") as act:
-            while True:
-                results, _ = self.poll(only)
-                if is_recovered(results):
-                    return time.monotonic()
-                act.detail["failing"] = failed_ids(results)
-                if time.monotonic() > deadline:
-                    act.status = "failed"
-                    return None
-                time.sleep(self.bounds.pause_s)
+            last, ok = self.checks_until(lambda o: is_recovered(o.results), self.bounds.recover_s,
+                                         only=recovery_checks())
+            if ok:
+                return last.at
+            act.detail["failing"] = failed_ids(last.results)
+            act.status = "failed"
+            return None
 
     def _verify(self, exp: Experiment, res: ExperimentResult, writer: Writer) -> None:
         with self.journal.activity(exp.id, "verify", "every acknowledged write read back") as act:
@@ -271,7 +272,7 @@ class Runner:
             if rb.lost or rb.unverified:
                 act.status = "failed"
 
-    def _revert(self, exp: Experiment, res: ExperimentResult, fault: Fault) -> None:
+    def _revert(self, exp: Experiment, res: ExperimentResult, fault: Fault[Any]) -> None:
         # A second Ctrl-C must not cut the revert short.
         with cleanup.sigint_deferred(), \
                 self.journal.activity(exp.id, "revert", fault.describe()) as act:

@@ -21,10 +21,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import docker
+import docker.types
+from testcontainers.core.config import testcontainers_config
+from testcontainers.core.container import DockerContainer
+from testcontainers.core.network import Network
+
 from servicedown import polling
 from servicedown import secrets as secret_rules
 from servicedown.backends.docker import DockerBackend
 from servicedown.chaos import cleanup
+from servicedown.chaos.certs import make_pair
 from servicedown.chaos.cleanup import LABEL, Leftovers, ensure_owned
 from servicedown.chaos.owner import LocalProc, Owner
 from servicedown.chaos.toxics import Toxiproxy, ToxiproxyError
@@ -69,14 +76,17 @@ class StackConfig:
     data_dir_size: str = "16m"
     max_connections: int = 40  # small, so exhausting it takes 40 connections, not 200
     startup_timeout_s: float = 90.0
+    engine_profile: str = "reference"  # the engine's QBITEL_ENGINE_PROFILE: reference | real-shape
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> StackConfig:
-        """Image names from QBITEL_*_IMAGE, so CI with a registry can use upstream images."""
+        """Image names from QBITEL_*_IMAGE, so CI with a registry can use upstream images; the
+        engine's profile from QBITEL_ENGINE_PROFILE."""
         return cls(
             engine_image=_env("QBITEL_ENGINE_IMAGE", cls.engine_image, environ),
             postgres_image=_env("QBITEL_POSTGRES_IMAGE", cls.postgres_image, environ),
             toxiproxy_image=_env("QBITEL_TOXIPROXY_IMAGE", cls.toxiproxy_image, environ),
+            engine_profile=_env("QBITEL_ENGINE_PROFILE", cls.engine_profile, environ),
         )
 
 
@@ -117,11 +127,7 @@ class ChaosStack:
                  progress: Callable[[str], None] | None = None) -> None:
         # Ryuk would need an image that is not always there; cleanup is the harness's own.
         os.environ["TESTCONTAINERS_RYUK_DISABLED"] = "true"
-        from testcontainers.core.config import testcontainers_config
-
         testcontainers_config.ryuk_disabled = True
-        import docker
-
         self.config = config or StackConfig.from_env()
         self.run_id = f"sdchaos-{secrets.token_hex(5)}"
         self.host = socket.gethostname()
@@ -146,8 +152,6 @@ class ChaosStack:
 
     # --- what the engine is made from ------------------------------------------------------
     def _baselines(self) -> dict[str, EngineSpec]:
-        from servicedown.chaos.certs import make_pair
-
         env = {
             "QBITEL_ENVIRONMENT": "production",
             "DATABASE_HOST": TOXIPROXY,
@@ -158,6 +162,7 @@ class ChaosStack:
             "JWT_SECRET": make_secret("JWT_SECRET"),
             "ENCRYPTION_KEY": make_secret("ENCRYPTION_KEY"),
             "QBITEL_DATA_DIR": DATA_DIR,
+            "QBITEL_ENGINE_PROFILE": self.config.engine_profile,
             **ENGINE_TUNING,
         }
         default = EngineSpec("default", env)
@@ -186,8 +191,6 @@ class ChaosStack:
         self.close()
 
     def up(self) -> ChaosStack:
-        from testcontainers.core.network import Network
-
         self._guard = cleanup.Guard(self.close)
         sweep = cleanup.sweep_orphans(self.client)
         for run_id, why in sweep.swept.items():
@@ -246,8 +249,6 @@ class ChaosStack:
         return {**self.labels, PROJECT_LABEL: self.run_id, SERVICE_LABEL: service}
 
     def _container(self, image: str, service: str, **kwargs: Any) -> Any:
-        from testcontainers.core.container import DockerContainer
-
         return DockerContainer(
             image, name=f"{self.run_id}-{service}", network=self.network,
             network_aliases=[service], labels=self._labels(service),
@@ -272,8 +273,6 @@ class ChaosStack:
         return c
 
     def _start_engine(self, spec: EngineSpec) -> None:
-        import docker.types
-
         scheme = "https" if spec.tls else "http"
         extra: dict[str, Any] = {}
         if spec.nofile:

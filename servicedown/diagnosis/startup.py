@@ -7,15 +7,15 @@ no value is ever returned, logged or shown.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 from servicedown import secrets
 from servicedown.diagnosis.context import Context
 from servicedown.diagnosis.registry import Finding, bad, check, ok, skip
-from servicedown.probes import tlscheck
+from servicedown.probes import logscan, tlscheck
 
 ENV_CMD = "echo $DATABASE_PASSWORD; echo $JWT_SECRET; echo $ENCRYPTION_KEY"
 VALIDATION_CMD = 'docker-compose logs qbitel-engine | grep "VALIDATION"'
-VALIDATION_LINES = 1000  # the verdict is printed once per start; look further back than 100
 MAX_PEM = 256 * 1024
 
 _VERDICT = re.compile(r"VALIDATION (PASSED|FAILED)")
@@ -76,7 +76,7 @@ def secret_strength(ctx: Context) -> Finding:
 @check("startup.validation", "cause-4.1,resolution-1", "the last startup validation passed",
        VALIDATION_CMD)
 def validation(ctx: Context) -> Finding:
-    lines = ctx.cached("validation_logs", lambda: ctx.target.logs(VALIDATION_LINES))
+    lines = [logscan.as_text(line.text) for line in ctx.startup_logs()]
     last = None
     for i in range(len(lines) - 1, -1, -1):
         m = _VERDICT.search(lines[i])
@@ -84,8 +84,8 @@ def validation(ctx: Context) -> Finding:
             last = (i, m.group(1))
             break
     if last is None:
-        return skip(f"no VALIDATION verdict in the last {len(lines)} log lines "
-                    "(the service started long ago or logs elsewhere)")
+        return skip(f"no VALIDATION verdict in the first {len(lines)} log lines of the current run "
+                    "(its start is no longer in the logs, or the service logs elsewhere)")
     index, verdict = last
     if verdict == "PASSED":
         return ok("startup validation PASSED at its last start", line=index + 1)
@@ -112,7 +112,8 @@ def tls(ctx: Context) -> Finding:
         return bad(f"TLS_ENABLED=true but {' and '.join(unset)} not set", unset=unset)
     cert = ctx.target.read_file(cert_path, MAX_PEM)
     key = ctx.target.read_file(key_path, MAX_PEM)
-    report = tlscheck.inspect_tls(cert, key, warn_days=ctx.settings.tls_warn_days)
+    report = tlscheck.inspect_tls(cert, key, warn_days=ctx.settings.tls_warn_days,
+                                  now=datetime.fromtimestamp(ctx.target.now(), UTC))
     ev = report.to_json() | {"cert_file": cert_path, "key_file": key_path}
     if not report.ok:
         where = {"certificate file missing": f"certificate file missing ({cert_path})",

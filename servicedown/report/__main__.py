@@ -14,6 +14,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from servicedown.redact import redact
+from servicedown.report import html, markdown, timeline
+from servicedown.report.load import load
+
 USAGE_ERROR = 2
 
 
@@ -61,10 +65,6 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return USAGE_ERROR
 
-    # Imported here so that a bad argument answers before any import cost.
-    from servicedown.report import html, markdown, timeline
-    from servicedown.report.load import load
-
     generated = time.time()
     inp = load(reports)
     tl = timeline.build(inp)
@@ -87,7 +87,5 @@ if __name__ == "__main__":
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:  # the last guard: one line, never a traceback
-        from servicedown.redact import redact
-
         print(f"report: failed: {type(exc).__name__}: {redact(exc)}"[:400], file=sys.stderr)
         sys.exit(1)

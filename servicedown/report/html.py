@@ -9,14 +9,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from html import escape
 
+from servicedown.diagnosis.catalog import AREAS
 from servicedown.redact import redact
 from servicedown.report import charts
 from servicedown.report.evidence import check_fragment, text, with_code
-from servicedown.report.load import Inputs, number
+from servicedown.report.load import Inputs
 from servicedown.report.timeline import Timeline
+from servicedown.schema import number
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
-GROUPS = ("running", "logs", "health", "resources", "database", "startup")
 OUTCOME_ORDER = {"fail": 0, "error": 1, "unknown": 2, "skip": 3, "pass": 4}
 
 CSS = """
@@ -179,9 +180,9 @@ def _checks(inp: Inputs) -> str:
     groups: dict[str, list[dict]] = {}
     for c in checks:
         prefix = c["id"].split(".", 1)[0]
-        groups.setdefault(prefix if prefix in GROUPS else "other", []).append(c)
+        groups.setdefault(prefix if prefix in AREAS else "other", []).append(c)
     out.append('<div class="map">')
-    for g in [*GROUPS, "other"]:
+    for g in [*AREAS, "other"]:
         if g in groups:
             chips = "".join(f'<span class="chip {text(c["outcome"], 20)}" title="{text(c["message"], 300)}">'
                             f'{text(c["id"].split(".", 1)[-1])}</span>' for c in groups[g])

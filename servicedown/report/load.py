@@ -8,26 +8,29 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from servicedown.redact import mask_json as mask
 from servicedown.redact import redact
+from servicedown.schema import (
+    CHAOS_FILE,
+    COVERAGE_FILE,
+    EXPERIMENT_FIELDS,
+    LOAD_FILE,
+    OUTCOMES,
+    TRIAGE_FILE,
+    VERDICTS,
+    JournalEntry,
+    epoch,
+    number,
+)
 
-TRIAGE = "triage.json"
-CHAOS = "chaos.json"
-LOAD = "load-timeline.json"
-COVERAGE = "coverage.json"
+TRIAGE, CHAOS, LOAD, COVERAGE = TRIAGE_FILE, CHAOS_FILE, LOAD_FILE, COVERAGE_FILE
 MAX_BYTES = 64 * 1024 * 1024  # a result file larger than this is not a result file
-VERDICTS = ("healthy", "degraded", "down")
-OUTCOMES = ("pass", "fail", "skip", "error")
-EXPERIMENT_FIELDS = ("id", "expected_cause", "detected_cause", "detected", "mttd_s", "remediation",
-                     "recovered", "mttr_s", "writes_acknowledged", "writes_lost", "verdict")
 
 
 @dataclass
@@ -35,19 +38,6 @@ class Note:
     source: str  # the file (or "reports") the note is about
     kind: str  # missing | partial | corrupt
     text: str
-
-
-@dataclass
-class Activity:
-    """One chaos journal entry, times as epoch seconds."""
-
-    experiment: str
-    phase: str
-    name: str
-    start: float | None
-    end: float | None
-    status: str = ""
-    detail: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -66,7 +56,7 @@ class Inputs:
     triage: dict[str, Any] | None = None
     triage_time: float | None = None
     experiments: list[dict[str, Any]] = field(default_factory=list)
-    journal: list[Activity] = field(default_factory=list)
+    journal: list[JournalEntry] = field(default_factory=list)
     series: list[dict[str, float | None]] = field(default_factory=list)
     load_faults: list[dict[str, Any]] = field(default_factory=list)
     load_source: str | None = None
@@ -86,34 +76,6 @@ class Inputs:
 
 
 # --- small lenient converters ---------------------------------------------------------------
-
-def number(value: Any) -> float | None:
-    """A finite float, or None (bools, strings that are not numbers, NaN are not numbers)."""
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
-
-
-def epoch(value: Any) -> float | None:
-    """Epoch seconds from epoch seconds, epoch milliseconds or an ISO 8601 string."""
-    f = number(value)
-    if f is not None:
-        return f / 1000.0 if f > 1e11 else f
-    if not isinstance(value, str) or not value.strip():
-        return None
-    text = value.strip().replace("Z", "+00:00")
-    try:
-        dt = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)  # the project writes UTC everywhere
-    return dt.timestamp()
-
 
 FAILED = object()  # what _read_json returns when the file gave nothing (JSON `null` is a value)
 
@@ -243,17 +205,9 @@ def _chaos(inp: Inputs) -> None:
 
 
 def _journal_entry(inp: Inputs, entry: Any, experiment: str) -> None:
-    if not isinstance(entry, dict):
-        return
-    detail = entry.get("detail") if isinstance(entry.get("detail"), dict) else {}
-    inp.journal.append(Activity(
-        experiment=str(entry.get("experiment") or experiment),
-        phase=str(entry.get("phase") or entry.get("activity") or ""),
-        name=str(entry.get("name") or entry.get("activity") or entry.get("phase") or ""),
-        start=epoch(entry.get("start", entry.get("started"))),
-        end=epoch(entry.get("end", entry.get("ended"))),
-        status=str(entry.get("status") or ""),
-        detail=detail))
+    act = JournalEntry.from_json(entry, experiment)
+    if act is not None:
+        inp.journal.append(act)
 
 
 # --- load ------------------------------------------------------------------------------------

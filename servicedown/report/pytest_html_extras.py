@@ -12,8 +12,10 @@ from html import escape
 from typing import Any
 
 import pytest
+from pytest_html import extras
 
 from servicedown.redact import redact
+from servicedown.report.evidence import check_fragment
 
 _STYLE = ("<style>.sd-ev pre{white-space:pre-wrap;word-break:break-word;max-height:320px;overflow:auto;"
           "background:#f6f8fa;padding:6px}.sd-ev dl{display:grid;grid-template-columns:max-content 1fr;"
@@ -47,10 +49,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     check = check_of(report)
     if check is None:
         return report
-    from pytest_html import extras
-
-    from servicedown.report.evidence import check_fragment
-
     report.extras = [*getattr(report, "extras", []),
                      extras.html(f'<div class="sd-ev">{_STYLE}{check_fragment(check)}</div>')]
     return report

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from servicedown.report.load import Activity, Inputs, epoch, number
+from servicedown.report.load import Inputs
+from servicedown.schema import JournalEntry, epoch, number
 
 NEAR_S = 3600.0  # an event further than this from everything else is listed, not drawn
 MAX_LANES = 16  # check lanes drawn; more would not read at a glance
@@ -78,7 +79,7 @@ class Timeline:
 
 def _windows(inp: Inputs) -> list[Window]:
     out: list[Window] = []
-    by_exp: dict[str, list[Activity]] = {}
+    by_exp: dict[str, list[JournalEntry]] = {}
     for a in inp.journal:
         by_exp.setdefault(a.experiment, []).append(a)
     for exp, acts in by_exp.items():

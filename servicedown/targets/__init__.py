@@ -1,4 +1,7 @@
-"""One module per platform; `make_target` picks one from the settings."""
+"""One module per platform; `make_target` picks one from the settings.
+
+Each platform's module is imported only when it is picked: the Docker, Kubernetes and testinfra
+clients under them cost up to half a second each to import, and a run needs one of them."""
 
 from __future__ import annotations
 

@@ -1,10 +1,8 @@
 """Kubernetes target: the engine's pods (namespace + label selector) through the API server.
 
 The runbook's `kubectl get pods -l app=qbitel-engine -n qbitel`, `kubectl logs` and
-`kubectl rollout restart deployment/qbitel-engine -n qbitel`, asked of the API directly.
-The `kubernetes` client supplies the configuration (--kubeconfig, in-cluster service account,
-or the default kubeconfig); the requests themselves are plain REST calls returning JSON, each
-with a connect and a read bound, and no retry (an unreachable API fails within its bound).
+`kubectl rollout restart deployment/qbitel-engine -n qbitel`, asked of the API directly
+(backends/kube.py); what the pod and event objects mean is kubernetes_pods.py.
 
 Secrets are never read: a Secret's existence comes from a server-side Table listing
 (`includeObject=None`: names, type and key count, no data and no annotations, which can carry a
@@ -16,407 +14,124 @@ value.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import re
 import threading
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from servicedown.backends.command import BackendError, CommandResult
+from servicedown.backends.kube import ApiError, KubeBackend
 from servicedown.config import Settings
-from servicedown.secrets import REQUIRED, SECRET_REF, is_secret_ref  # noqa: F401 (re-exported)
-from servicedown.targets.base import ExecResult, NotSupported, ServiceState, Target, TargetError
+from servicedown.secrets import REQUIRED, SECRET_REF
+from servicedown.targets.base import (
+    CURRENT,
+    EARLIER,
+    LogLine,
+    NotSupported,
+    ServiceState,
+    Target,
+    TargetError,
+)
+from servicedown.targets.kubernetes_pods import (
+    EPOCH,
+    PodView,
+    container_statuses,
+    engine_container_name,
+    engine_status,
+    event_line,
+    exits,
+    latest_termination,
+    parse_time,
+    pod_exit,
+    pod_ready,
+    pods_state,
+    running_since,
+    selector_text,
+    termination_events,
+    unresolved_refs,
+    view_pod,
+    waiting,
+)
 
-ENGINE_CONTAINER = "ai-engine"  # the real engine's container name; otherwise the first one
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"  # what `kubectl rollout restart` sets
-# environment()'s value for a variable set from a Secret (secretKeyRef, or envFrom secretRef):
-# present, value not read. Long enough and free of the engine's weak words so that a check
-# that does not know it cannot fail on it; startup.secrets recognises it and skips the value.
-# Waiting reasons that mean the container cannot run (not the normal ContainerCreating).
-BAD_WAITING = ("CrashLoopBackOff", "CreateContainerConfigError", "CreateContainerError",
-               "ImagePullBackOff", "ErrImagePull", "ErrImageNeverPull", "InvalidImageName",
-               "RunContainerError", "PreCreateHookError", "PostStartHookError")
-USER_AGENT = "servicedown/kubernetes-target"
 MAX_LOG_PODS = 3  # pods whose logs are read (kubectl logs -l reads 5 at most)
 MAX_EVENTS = 30
 MAX_LISTED = 3  # not-ready pods named in the one-line status
-# The kubelet's messages for a reference it cannot resolve (pkg/kubelet/kubelet_pods.go).
-_SECRET_NOT_FOUND = re.compile(r'secret "([^"]+)" not found', re.IGNORECASE)
-_KEY_NOT_FOUND = re.compile(r"couldn't find key (\S+) in Secret [^/\s]+/(\S+)")
+STARTUP_LOG_BYTES = 256 * 1024  # the start of a run, where the engine validates its settings
 
 
-
-class ApiError(TargetError):
-    """The API answered with an error status; the message is the API's own."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-# --- pure reading of pod and event JSON ---------------------------------------------------
-def parse_time(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
-    except ValueError:
-        return None
-
-
-def _clock(when: datetime | None) -> str:
-    return when.strftime("%H:%M:%S") if when else "--:--:--"
-
-
-def pod_ready(pod: dict) -> bool:
-    conditions = (pod.get("status") or {}).get("conditions") or []
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
-
-
-def engine_container_name(spec: dict) -> str:
-    names = [c.get("name", "") for c in spec.get("containers") or []]
-    return ENGINE_CONTAINER if ENGINE_CONTAINER in names else (names[0] if names else ENGINE_CONTAINER)
-
-
-def container_statuses(pod: dict) -> list[dict]:
-    """Init containers' statuses too: a pod stuck in init waits there."""
-    st = pod.get("status") or {}
-    return list(st.get("initContainerStatuses") or []) + list(st.get("containerStatuses") or [])
-
-
-def engine_status(pod: dict) -> dict | None:
-    name = engine_container_name(pod.get("spec") or {})
-    return next((c for c in (pod.get("status") or {}).get("containerStatuses") or []
-                 if c.get("name") == name), None)
-
-
-def latest_termination(cs: dict) -> dict | None:
-    """The container's own terminated state, else the one before its current run."""
-    return ((cs.get("state") or {}).get("terminated")
-            or (cs.get("lastState") or {}).get("terminated"))
-
-
-def waiting(cs: dict) -> dict | None:
-    return (cs.get("state") or {}).get("waiting")
-
-
-@dataclass
-class PodView:
-    """What one pod says, in the words `kubectl get pods` / `describe pod` use."""
-
-    name: str
-    uid: str
-    phase: str
-    ready: bool
-    deleting: bool
-    created: datetime | None
-    restarts: int
-    word: str  # Running, CrashLoopBackOff, ImagePullBackOff, Pending...
-    waiting: list[str] = field(default_factory=list)  # "container: Reason: message"
-    starting: bool = False  # containers running, startup probe not passed yet
-
-    def line(self) -> str:
-        ready = "ready" if self.ready else "not ready"
-        return f"pod {self.name}: {self.word}, {ready}, {self.restarts} restart(s)"
-
-
-def view_pod(pod: dict) -> PodView:
-    meta = pod.get("metadata") or {}
-    st = pod.get("status") or {}
-    statuses = container_statuses(pod)
-    waits = []
-    word = st.get("reason") or st.get("phase") or "Unknown"  # Evicted, or the phase
-    for cs in statuses:
-        w = waiting(cs)
-        if w and w.get("reason"):
-            msg = f": {w['message'][:200]}" if w.get("message") else ""
-            waits.append(f"{cs.get('name')}: {w['reason']}{msg}")
-            if w["reason"] in BAD_WAITING or word in ("Pending", "Running"):
-                word = w["reason"]
-    if not waits and st.get("phase") == "Running":
-        term = next((latest_termination(cs) for cs in statuses
-                     if (cs.get("state") or {}).get("terminated")), None)
-        if term:
-            word = term.get("reason") or "Terminated"
-    regular = st.get("containerStatuses") or []
-    starting = bool(regular) and all((cs.get("state") or {}).get("running") for cs in regular) \
-        and not all(cs.get("started", True) for cs in regular)
-    return PodView(
-        name=meta.get("name", "?"), uid=meta.get("uid", ""), phase=st.get("phase", "Unknown"),
-        ready=pod_ready(pod), deleting=bool(meta.get("deletionTimestamp")),
-        created=parse_time(meta.get("creationTimestamp")),
-        restarts=sum(int(cs.get("restartCount") or 0) for cs in regular),
-        word=word, waiting=waits, starting=starting,
-    )
-
-
-def unresolved_refs(pods: list[dict]) -> tuple[set[str], set[tuple[str, str]]]:
-    """Secrets and (secret, key) pairs the kubelet could not resolve (CreateContainerConfigError)."""
-    secrets: set[str] = set()
-    keys: set[tuple[str, str]] = set()
-    for pod in pods:
-        for cs in container_statuses(pod):
-            w = waiting(cs) or {}
-            if w.get("reason") != "CreateContainerConfigError":
-                continue
-            msg = w.get("message") or ""
-            secrets.update(_SECRET_NOT_FOUND.findall(msg))
-            keys.update((secret, key) for key, secret in _KEY_NOT_FOUND.findall(msg))
-    return secrets, keys
-
-
-def exits(pod: dict) -> list[tuple[dict, dict]]:
-    """(container status, its latest termination) of each container that has one; an init
-    container's clean exit is how it is meant to end, so only its failures count."""
-    st = pod.get("status") or {}
-    out = []
-    for cs in st.get("initContainerStatuses") or []:
-        term = latest_termination(cs)
-        if term and (term.get("exitCode") or 0) != 0:
-            out.append((cs, term))
-    for cs in st.get("containerStatuses") or []:
-        term = latest_termination(cs)
-        if term:
-            out.append((cs, term))
-    return out
-
-
-def termination_events(pods: list[dict], since: datetime) -> tuple[list[tuple[datetime, str]], int, int]:
-    """The containers' recorded exits since `since`, in the Compose target's event words.
-
-    -> ((time, line) list, oom count, die count). Each container keeps only its latest
-    exit, so a crash loop counts once here; its BackOff events carry the rest."""
-    out: list[tuple[datetime, str]] = []
-    ooms = dies = 0
-    for pod in pods:
-        name = (pod.get("metadata") or {}).get("name", "?")
-        for cs, term in exits(pod):
-            when = parse_time(term.get("finishedAt"))
-            if when is None or when < since:
-                continue
-            where = f"pod/{name} container {cs.get('name')}"
-            if term.get("reason") == "OOMKilled":
-                ooms += 1
-                out.append((when, f"{_clock(when)} oom {where}"))
-            dies += 1
-            out.append((when, f"{_clock(when)} die exitCode={term.get('exitCode', '?')} "
-                              f"reason={term.get('reason') or '?'} {where}"))
-    return out, ooms, dies
-
-
-def event_line(ev: dict) -> tuple[datetime | None, str]:
-    """One API event as a line; the kubelet's Killing reads as a requested kill, the way
-    Docker's kill event does (the kubelet stops a container with SIGTERM, then SIGKILL
-    after the grace period), so an exit code 137 after it is not blamed on memory."""
-    when = (parse_time(ev.get("lastTimestamp")) or parse_time(ev.get("eventTime"))
-            or parse_time(ev.get("firstTimestamp"))
-            or parse_time((ev.get("metadata") or {}).get("creationTimestamp")))
-    obj = ev.get("involvedObject") or {}
-    count = ev.get("count") or ((ev.get("series") or {}).get("count")) or 1
-    message = " ".join(str(ev.get("message") or "").split())[:240]
-    times = f" (x{count})" if count and int(count) > 1 else ""
-    if ev.get("reason") == "Killing":
-        return when, f"{_clock(when)} kill signal=15 pod/{obj.get('name')}: {message}{times}"
-    return when, (f"{_clock(when)} {ev.get('type', 'Normal')} {ev.get('reason', '?')} "
-                  f"pod/{obj.get('name')}: {message}{times}")
-
-
-def exit_status(error_channel: str) -> int | None:
-    """The exec's exit code from the API's error channel: 0 on Success, the ExitCode cause
-    otherwise; None when the exec itself was refused (no kubelet, no such container...)."""
-    try:
-        status = json.loads(error_channel or "{}")
-    except ValueError:
-        return None
-    if status.get("status") == "Success":
-        return 0
-    causes = (status.get("details") or {}).get("causes") or []
-    code = next((c.get("message") for c in causes if c.get("reason") == "ExitCode"), None)
-    try:
-        return int(code) if code is not None else None
-    except ValueError:
-        return None
-
-
-def selector_text(selector: dict | None) -> str:
-    labels = (selector or {}).get("matchLabels") or {}
-    exprs = (selector or {}).get("matchExpressions") or []
-    parts = [f"{k}={v}" for k, v in sorted(labels.items())]
-    parts += [f"{e.get('key')} {e.get('operator')} {e.get('values') or ''}".strip() for e in exprs]
-    return ",".join(parts) or "(none)"
-
-
-_EPOCH = datetime.fromtimestamp(0, UTC)
-
-
-def _running_since(cs: dict | None) -> datetime | None:
-    return parse_time((((cs or {}).get("state") or {}).get("running") or {}).get("startedAt"))
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:240]
-
-
-# --- the target -----------------------------------------------------------------------------
 class KubernetesTarget(Target):
     kind = "kubernetes"
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, backend: KubeBackend | None = None) -> None:
         super().__init__(settings)
-        bound = max(float(settings.check_timeout_s), 1.0)
-        self._timeout = (min(3.0, bound), bound)  # (connect, read) of every request
+        self.backend = backend or KubeBackend(settings.kubeconfig, settings.check_timeout_s,
+                                              settings.namespace)
         self._lock = threading.Lock()
-        self._api: Any = None
-        self._config: Any = None
-        self._error: TargetError | None = None
-        self.server = ""
-        self.source = ""
+        self._checked = False
+        self._error: BackendError | None = None
 
     # --- plumbing -------------------------------------------------------------------
     def describe(self) -> str:
         s = self.settings
-        where = f" on {self.server}" if self.server else ""
+        where = f" on {self.backend.server}" if self.backend.server else ""
         return (f"kubernetes deployment '{s.deployment}', pods -l {s.selector} "
                 f"in namespace '{s.namespace}'{where}")
 
     def preflight(self) -> None:
         self._client()
 
-    def _client(self) -> Any:
-        """The API client, checked once (configuration, reachability, namespace); a failure
-        is kept and raised again, so concurrent checks report one message, not one timeout each."""
+    def _client(self) -> None:
+        """Checked once (configuration, reachability, namespace); a failure is kept and raised
+        again, so concurrent checks report one message, not one timeout each."""
         with self._lock:
             if self._error is not None:
                 raise self._error
-            if self._api is None:
+            if not self._checked:
                 try:
-                    api = self._connect()
-                    self._check_namespace(api)
-                except TargetError as exc:
-                    self._error = exc
-                    raise
-                self._api = api
-            return self._api
+                    self._check_namespace()
+                except BackendError as exc:
+                    self._error = exc if isinstance(exc, TargetError) else TargetError(str(exc))
+                    raise self._error from None
+                self._checked = True
 
-    def _connect(self) -> Any:
-        from kubernetes import client, config
+    def _get(self, path: str, query: dict[str, Any] | None = None) -> dict:
+        self._client()
+        return self.backend.get(path, query)
 
-        cfg = client.Configuration()
-        path = self.settings.kubeconfig
-        try:
-            if path:
-                if not os.path.isfile(path):
-                    raise TargetError(f"kubeconfig '{path}' does not exist; give --kubeconfig the "
-                                      "path of a readable kubeconfig (or SERVICEDOWN_KUBECONFIG)")
-                config.load_kube_config(config_file=path, client_configuration=cfg,
-                                        persist_config=False)
-                self.source = f"kubeconfig {path}"
-            elif os.environ.get("KUBERNETES_SERVICE_HOST"):
-                config.load_incluster_config(client_configuration=cfg)
-                self.source = "in-cluster service account"
-            else:
-                config.load_kube_config(client_configuration=cfg, persist_config=False)
-                self.source = "kubeconfig " + os.environ.get("KUBECONFIG", "~/.kube/config")
-        except TargetError:
-            raise
-        except Exception as exc:  # ConfigException, a missing file, YAML errors
-            raise TargetError(
-                f"no usable Kubernetes configuration ({_first_line(exc)}); give --kubeconfig PATH "
-                "(or SERVICEDOWN_KUBECONFIG, KUBECONFIG), or run inside the cluster") from None
-        cfg.retries = 0  # one attempt: a dead API must fail within its bound, not four times
-        self._config = cfg
-        self.server = cfg.host
-        api = client.ApiClient(cfg)
-        api.user_agent = USER_AGENT  # names this tool in the API server's audit log
-        return api
+    def _request(self, method: str, path: str, query: dict[str, Any] | None = None,
+                 **kwargs: Any) -> bytes:
+        self._client()
+        return self.backend.request(method, path, query, **kwargs)
 
-    def _request(self, api: Any, method: str, path: str, query: dict[str, Any] | None = None,
-                 body: Any = None, accept: str = "application/json",
-                 content_type: str | None = None) -> bytes:
-        """One bounded REST call -> the body; ApiError for an error status, TargetError when
-        the API cannot be reached."""
-        import urllib3
-        from kubernetes.client.exceptions import ApiException
-
-        headers = {"Accept": accept}
-        if content_type:
-            headers["Content-Type"] = content_type
-        try:
-            params = api.param_serialize(
-                method=method, resource_path=path,
-                query_params=[(k, v) for k, v in (query or {}).items() if v is not None],
-                header_params=headers, body=body, auth_settings=["BearerToken"])
-            resp = api.call_api(*params, _request_timeout=self._timeout)
-            resp.read()
-        except ApiException as exc:  # the client wraps TLS and transport failures this way
-            raise self._unreachable(exc.reason or exc) from None
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise self._unreachable(exc) from None
-        if 200 <= resp.status < 300:
-            return resp.data
-        try:
-            message = json.loads(resp.data).get("message") or resp.reason
-        except (ValueError, AttributeError):
-            message = (resp.data or b"").decode("utf-8", "replace")[:240] or resp.reason
-        raise ApiError(resp.status, str(message)[:400])
-
-    def _unreachable(self, exc: object) -> TargetError:
-        why = _first_line(exc) if isinstance(exc, BaseException) else str(exc)[:240]
-        return TargetError(
-            f"cannot reach the Kubernetes API at {self.server or '?'} ({why}); check that the "
-            f"cluster is up and that {self.source or 'the kubeconfig'} points at it "
-            "(kubectl cluster-info)")
-
-    def _forbidden(self, exc: ApiError) -> TargetError:
-        if exc.status == 401:
-            return TargetError(f"unauthorized: the API at {self.server} did not accept the "
-                               f"credentials of {self.source or 'this kubeconfig'} ({exc}); "
-                               "renew them (kubectl get pods -n NAMESPACE shows the same)")
-        return TargetError(
-            f"forbidden: {exc}; the credentials of {self.source or 'this kubeconfig'} need get/list "
-            f"on pods, pods/log, events and deployments in namespace '{self.settings.namespace}' "
-            "(and patch on deployments for --remediate)")
-
-    def _check_namespace(self, api: Any) -> None:
+    def _check_namespace(self) -> None:
         ns = self.settings.namespace
         try:
-            self._request(api, "GET", f"/api/v1/namespaces/{quote(ns)}")
+            self.backend.request("GET", f"/api/v1/namespaces/{quote(ns)}")
             return
         except ApiError as exc:
             if exc.status == 404:
-                raise TargetError(f"namespace '{ns}' not found on {self.server}{self._namespaces(api)}"
+                raise TargetError(f"namespace '{ns}' not found on {self.backend.server}{self._namespaces()}"
                                   "; check --namespace (kubectl get namespaces)") from None
             if exc.status not in (401, 403):
                 raise
         # Namespace-scoped credentials may not read the namespace object: listing pods there
         # tells both whether we may read it and (with a 403) what is missing.
         try:
-            self._request(api, "GET", f"/api/v1/namespaces/{quote(ns)}/pods", {"limit": 1})
+            self.backend.request("GET", f"/api/v1/namespaces/{quote(ns)}/pods", {"limit": 1})
         except ApiError as exc:
             if exc.status in (401, 403):
-                raise self._forbidden(exc) from None
+                raise self.backend.forbidden(exc) from None
             raise
 
-    def _namespaces(self, api: Any) -> str:
+    def _namespaces(self) -> str:
         try:
-            items = json.loads(self._request(api, "GET", "/api/v1/namespaces"))["items"]
-        except (TargetError, ValueError, KeyError):
+            items = json.loads(self.backend.request("GET", "/api/v1/namespaces"))["items"]
+        except (BackendError, ValueError, KeyError):
             return ""  # only enriches the message
         names = sorted(i["metadata"]["name"] for i in items)
         return f" (namespaces there: {', '.join(names[:15])})" if names else ""
-
-    def _get(self, path: str, query: dict[str, Any] | None = None) -> dict:
-        api = self._client()
-        try:
-            return json.loads(self._request(api, "GET", path, query))
-        except ApiError as exc:
-            if exc.status in (401, 403):
-                raise self._forbidden(exc) from None
-            raise
 
     @property
     def _ns_path(self) -> str:
@@ -450,7 +165,7 @@ class KubernetesTarget(Target):
         try:
             items = self._get("/apis/apps/v1/namespaces/"
                               f"{quote(self.settings.namespace)}/deployments").get("items") or []
-        except TargetError:
+        except BackendError:
             return ""
         return ", ".join(f"{(d.get('metadata') or {}).get('name')} "
                          f"[{selector_text((d.get('spec') or {}).get('selector'))}]"
@@ -479,32 +194,43 @@ class KubernetesTarget(Target):
     # --- the runbook's questions -----------------------------------------------------
     def state(self) -> ServiceState:
         pods = self._pods()
-        if not pods:
-            return ServiceState(exists=False, status="missing",
-                                detail={"problem": self.missing_message()})
         live = self._live(pods)
-        views = [view_pod(p) for p in live]
-        now = datetime.now(UTC)
+        now = datetime.fromtimestamp(self.now(), UTC)
         since = datetime.fromtimestamp(now.timestamp() - self.settings.event_window_s, UTC)
-        events, ooms, dies = self._events(live, since)
+        raw_events = self._pod_events(live) if live else []
+        if not pods:
+            dep = self._deployment()
+            how, detail_text, _ = pods_state([], [], raw_events, dep)
+            return ServiceState(exists=False, status="missing", how=how, how_detail=detail_text,
+                                serving=0, replicas=((dep or {}).get("spec") or {}).get("replicas"),
+                                detail={"problem": detail_text if dep else self.missing_message()})
+        views = [view_pod(p) for p in live]
+        events, ooms, dies = self._event_lines(live, raw_events, since)
         statuses = [cs for p in live for cs in container_statuses(p)]
         # The last exit: the most recent termination any container of these pods recorded.
         terms = [term for p in live for _, term in exits(p)]
-        last = max(terms, key=lambda t: parse_time(t.get("finishedAt")) or _EPOCH, default=None)
+        last = max(terms, key=lambda t: parse_time(t.get("finishedAt")) or EPOCH, default=None)
         oom = any(self._recent_oom(cs, since) for p in live for cs, _ in exits(p))
         exit_code = last.get("exitCode") if last else None
         reason = (last or {}).get("reason")
         result = None if reason in (None, "Completed") and exit_code in (None, 0) else reason
-        started = [t for t in (_running_since(engine_status(p)) for p in live) if t]
+        started = [t for t in (running_since(engine_status(p)) for p in live) if t]
         ready = [v for v in views if v.ready]
         not_ready = [v for v in views if not v.ready]
+        killed_at = [t for t in (parse_time(e.get("lastTimestamp") or e.get("eventTime"))
+                                 for e in raw_events if e.get("reason") == "Killing") if t]
+        pod_exits = sorted((pod_exit(cs, term, killed_at) for p in live for cs, term in exits(p)
+                            if (parse_time(term.get("finishedAt")) or EPOCH) >= since),
+                           key=lambda e: e.at or 0.0)
+        how, how_detail, history = pods_state(live, views, raw_events, self._deployment_if_down(ready))
         return ServiceState(
             exists=True,
-            running=any(v.ready and v.phase == "Running" for v in views),
+            running=bool(ready) and any(v.phase == "Running" for v in ready),
             status=self._status_text(views, not_ready),
             health=self._health(views, not_ready),
             restart_count=sum(v.restarts for v in views),
-            restarting=any((waiting(cs) or {}).get("reason") == "CrashLoopBackOff" for cs in statuses),
+            restarting=not ready and any((waiting(cs) or {}).get("reason") == "CrashLoopBackOff"
+                                         for cs in statuses),
             exit_code=exit_code,
             oom_killed=oom,
             result=result,
@@ -512,6 +238,10 @@ class KubernetesTarget(Target):
             events=events,
             oom_events=ooms,
             die_events=dies,
+            how=how, how_detail=how_detail, history=history,
+            started_at=max(started).timestamp() if started else None,
+            last_exit=pod_exits[-1] if pod_exits else None, exits=pod_exits,
+            serving=len(ready), replicas=len(views),
             detail={
                 "namespace": self.settings.namespace,
                 "selector": self.settings.selector,
@@ -523,6 +253,9 @@ class KubernetesTarget(Target):
                                      f"{last.get('finishedAt')}" if last else None),
             },
         )
+
+    def _deployment_if_down(self, ready: list[PodView]) -> dict | None:
+        return None if ready else self._deployment()
 
     @staticmethod
     def _recent_oom(cs: dict, since: datetime) -> bool:
@@ -551,19 +284,24 @@ class KubernetesTarget(Target):
             return "starting"  # running, startup probe not passed yet: not a failure (yet)
         return "unhealthy"
 
-    def _events(self, pods: list[dict], since: datetime) -> tuple[list[str], int, int]:
-        """Recorded exits plus the namespace's events about these pods, oldest first."""
-        lines, ooms, dies = termination_events(pods, since)
+    def _pod_events(self, pods: list[dict]) -> list[dict]:
+        """The namespace's events about these pods (Warnings, and the kubelet's Killing)."""
         names = {(p.get("metadata") or {}).get("name") for p in pods}
         try:
             items = self._get(f"{self._ns_path}/events",
                               {"fieldSelector": "involvedObject.kind=Pod", "limit": 500}).get("items")
-        except TargetError as exc:  # events enrich the state; their absence is not a failure
-            return [f"events unavailable: {str(exc)[:200]}"] + [t for _, t in sorted(lines)], ooms, dies
-        for ev in items or []:
-            if (ev.get("involvedObject") or {}).get("name") not in names:
-                continue
-            if ev.get("type") != "Warning" and ev.get("reason") != "Killing":
+        except BackendError as exc:  # events enrich the state; their absence is not a failure
+            return [{"reason": "Unavailable", "message": str(exc)[:200]}]
+        return [ev for ev in items or [] if (ev.get("involvedObject") or {}).get("name") in names
+                and (ev.get("type") == "Warning" or ev.get("reason") == "Killing")]
+
+    def _event_lines(self, pods: list[dict], raw: list[dict], since: datetime
+                     ) -> tuple[list[str], int, int]:
+        """Recorded exits plus the events about these pods, as lines, oldest first."""
+        lines, ooms, dies = termination_events(pods, since)
+        for ev in raw:
+            if ev.get("reason") == "Unavailable":
+                lines.append((since, f"events unavailable: {ev.get('message')}"))
                 continue
             when, text = event_line(ev)
             if when is not None and when >= since:
@@ -571,38 +309,52 @@ class KubernetesTarget(Target):
         lines.sort(key=lambda item: item[0])
         return [t for _, t in lines[-MAX_EVENTS:]], ooms, dies
 
-    def logs(self, lines: int) -> list[str]:
-        """`kubectl logs --prefix` of up to MAX_LOG_PODS pods (healthy ones first, so the
-        troubled pod's lines come last), each pod's previous container before its current one."""
+    def logs(self, lines: int) -> list[LogLine]:
+        """`kubectl logs --prefix --timestamps` of up to MAX_LOG_PODS pods (healthy ones first,
+        so the troubled pod's lines come last), each pod's previous container (an earlier run)
+        before its current one."""
+        return self._pod_logs({"tailLines": lines})
+
+    def startup_logs(self, lines: int) -> list[LogLine]:
+        """The first bytes of each pod's current run: `limitBytes` reads from the start."""
+        return [line for line in self._pod_logs({"limitBytes": STARTUP_LOG_BYTES}, previous=False)
+                if line.run != EARLIER][:lines]
+
+    def _pod_logs(self, query: dict[str, Any], previous: bool = True) -> list[LogLine]:
         pods = self._live(self._pods())
         if not pods:
             raise TargetError(self.missing_message())
         pods.sort(key=lambda p: (not pod_ready(p), (p.get("metadata") or {}).get("name", "")))
         pods = pods[-MAX_LOG_PODS:]
-        out: list[str] = []
+        out: list[LogLine] = []
         refused: list[str] = []
         for pod in pods:
             name = (pod.get("metadata") or {}).get("name", "?")
             container = engine_container_name(pod.get("spec") or {})
             cs = engine_status(pod) or {}
             had_previous = bool((cs.get("lastState") or {}).get("terminated"))
-            runs = [True] if had_previous else []
             # A waiting container's "current" logs are its previous run's (the kubelet serves
-            # the last terminated instance), so they are read once.
-            if not (had_previous and (cs.get("state") or {}).get("waiting")):
-                runs.append(False)
-            for previous in runs:
+            # the last terminated instance): read once, as the run that just ended.
+            waiting_now = bool((cs.get("state") or {}).get("waiting"))
+            runs = [(True, EARLIER)] if had_previous and previous and not waiting_now else []
+            runs.append((False, CURRENT))
+            for prev, run in runs:
                 try:
-                    text = self._request(self._client(), "GET", f"{self._ns_path}/pods/{quote(name)}/log",
-                                         {"container": container, "tailLines": lines,
-                                          "previous": "true" if previous else None},
+                    text = self._request("GET", f"{self._ns_path}/pods/{quote(name)}/log",
+                                         {"container": container, "timestamps": "true",
+                                          "previous": "true" if prev or (had_previous and waiting_now)
+                                          else None, **query},
                                          accept="*/*").decode("utf-8", "replace")
                 except ApiError as exc:
                     # No kubelet answering (or the container never ran): say so, carry on.
-                    refused.append(f"pod/{name}{' (previous)' if previous else ''}: {exc}")
+                    refused.append(f"pod/{name}{' (previous)' if prev else ''}: {exc}")
                     continue
                 prefix = f"[pod/{name}/{container}] "
-                out.extend(prefix + line for line in text.splitlines())
+                for raw in text.splitlines():
+                    stamp, sep, rest = raw.partition(" ")
+                    when = parse_time(stamp) if sep and stamp[:1].isdigit() else None
+                    body = rest if when is not None else raw
+                    out.append(LogLine(prefix + body, when.timestamp() if when else None, run))
         if not out and refused:
             raise NotSupported("the cluster did not serve the pods' logs: " + "; ".join(refused)[:600])
         return out
@@ -672,7 +424,7 @@ class KubernetesTarget(Target):
         no data, no annotations cross the wire. None when we may not list them."""
         try:
             doc = json.loads(self._request(
-                self._client(), "GET", f"{self._ns_path}/secrets", {"includeObject": "None"},
+                "GET", f"{self._ns_path}/secrets", {"includeObject": "None"},
                 accept="application/json;as=Table;v=v1;g=meta.k8s.io"))
         except (ApiError, ValueError):
             return None
@@ -686,61 +438,19 @@ class KubernetesTarget(Target):
     def _configmap(self, name: str) -> dict[str, str]:
         try:
             return dict(self._get(f"{self._ns_path}/configmaps/{quote(name)}").get("data") or {})
-        except TargetError:
+        except BackendError:
             return {}
 
-    def run_in_service(self, argv: list[str], timeout: float) -> ExecResult | None:
-        """`kubectl exec` through the API's exec stream, bounded; None when the API refuses
-        (no kubelet behind it, RBAC without pods/exec, no running container)."""
+    def run_in_service(self, argv: list[str], timeout: float) -> CommandResult | None:
+        """`kubectl exec` in the engine container of a running pod (a ready one first)."""
         pods = [p for p in self._live(self._pods())
                 if ((engine_status(p) or {}).get("state") or {}).get("running")]
         if not pods:
             return None
         pods.sort(key=lambda p: not pod_ready(p))
         pod = pods[0]
-        name = (pod.get("metadata") or {}).get("name", "")
-        container = engine_container_name(pod.get("spec") or {})
-        box: dict[str, Any] = {}
-
-        def call() -> None:
-            try:
-                box["res"] = self._exec(name, container, argv, timeout)
-            except Exception as exc:  # refused upgrade, 403, transport failure
-                box["exc"] = exc
-
-        worker = threading.Thread(target=call, daemon=True, name="k8s-exec")
-        worker.start()
-        worker.join(timeout + self._timeout[0] + 5)
-        if worker.is_alive():
-            return ExecResult(124, "", f"exec in pod {name} did not finish within {timeout:g} s")
-        return box.get("res")
-
-    def _exec(self, pod: str, container: str, argv: list[str], timeout: float) -> ExecResult | None:
-        """One exec over the API's websocket (what `kubectl exec` does); None when refused.
-
-        The websocket is opened directly rather than through CoreV1Api and `stream()`:
-        that one swaps the shared client's transport while it runs (the concurrent checks'
-        REST calls would go over the websocket), and building CoreV1Api costs a second."""
-        from kubernetes.stream import ws_client
-
-        api = self._client()
-        query = [("command", a) for a in argv] + [
-            ("container", container), ("stdout", "true"), ("stderr", "true"), ("stdin", "false"),
-            ("tty", "false")]
-        _, url, headers, _, _ = api.param_serialize(
-            method="GET", resource_path=f"{self._ns_path}/pods/{quote(pod)}/exec",
-            query_params=query, header_params={}, auth_settings=["BearerToken"])
-        ws = ws_client.websocket_call(self._config, "GET", url, headers=headers,
-                                      _preload_content=False, _request_timeout=self._timeout)
-        try:
-            ws.run_forever(timeout=timeout)
-            if ws.is_open():
-                return ExecResult(124, ws.read_stdout(), f"did not finish within {timeout:g} s")
-            out, err = ws.read_stdout() or "", ws.read_stderr() or ""
-            rc = exit_status(ws.read_channel(ws_client.ERROR_CHANNEL))
-            return None if rc is None else ExecResult(rc, out, err)
-        finally:
-            ws.close()
+        return self.backend.exec(self.settings.namespace, (pod.get("metadata") or {}).get("name", ""),
+                                 engine_container_name(pod.get("spec") or {}), argv, timeout)
 
     def restart_command(self) -> str:
         return f"kubectl rollout restart deployment/{self.settings.deployment} -n {self.settings.namespace}"
@@ -762,11 +472,11 @@ class KubernetesTarget(Target):
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         patch = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}}
         try:
-            self._request(self._client(), "PATCH", self._deployment_path, body=patch,
+            self._request("PATCH", self._deployment_path, body=patch,
                           content_type="application/strategic-merge-patch+json")
         except ApiError as exc:
             if exc.status in (401, 403):
-                raise self._forbidden(exc) from None
+                raise self.backend.forbidden(exc) from None
             raise
         return (f"rollout restart of deployment/{s.deployment} in namespace {s.namespace} "
                 f"({RESTARTED_AT}={stamp}; same as: {self.restart_command()})")
@@ -788,8 +498,4 @@ class KubernetesTarget(Target):
         return out
 
     def close(self) -> None:
-        with self._lock:
-            if self._api is not None:
-                with contextlib.suppress(Exception):
-                    self._api.close()
-                self._api = None
+        self.backend.close()

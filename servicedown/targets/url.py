@@ -6,7 +6,8 @@ which the checks report as skipped; the HTTP and (with --db-host) database check
 
 from __future__ import annotations
 
-from servicedown.targets.base import ExecResult, NotSupported, ServiceState, Target
+from servicedown.backends.command import CommandResult
+from servicedown.targets.base import NotSupported, ServiceState, Target
 
 
 class UrlTarget(Target):
@@ -24,8 +25,9 @@ class UrlTarget(Target):
     def environment(self) -> dict[str, str] | None:
         return None
 
-    def run_in_service(self, argv: list[str], timeout: float) -> ExecResult | None:
-        return None
+    def run_in_service(self, argv: list[str], timeout: float) -> CommandResult | None:
+        raise NotSupported("a url target cannot run commands where the service runs; use "
+                           "--target compose|systemd|kubernetes for resources and the engine's side")
 
     def restart(self) -> str:
         raise NotSupported("a url target cannot be restarted; restart it on its platform")

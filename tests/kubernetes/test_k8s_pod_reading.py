@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from servicedown import causes, secrets
-from servicedown.targets.kubernetes import (
-    SECRET_REF,
+from servicedown.backends.kube import exit_status
+from servicedown.secrets import SECRET_REF, is_secret_ref
+from servicedown.targets.kubernetes_pods import (
     event_line,
-    exit_status,
-    is_secret_ref,
     selector_text,
     termination_events,
     unresolved_refs,

@@ -8,15 +8,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from servicedown.backends.kube import USER_AGENT
 from servicedown.config import Settings
+from servicedown.secrets import SECRET_REF, is_secret_ref
 from servicedown.targets.base import NotSupported, TargetError
-from servicedown.targets.kubernetes import (
-    RESTARTED_AT,
-    SECRET_REF,
-    USER_AGENT,
-    KubernetesTarget,
-    is_secret_ref,
-)
+from servicedown.targets.kubernetes import RESTARTED_AT, KubernetesTarget
 from tests.kubernetes import cluster
 
 pytestmark = [pytest.mark.kubernetes, pytest.mark.slow, pytest.mark.timeout(cluster.SESSION_TIMEOUT)]

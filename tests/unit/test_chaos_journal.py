@@ -16,7 +16,7 @@ def test_activity_records_success_and_detail(tmp_path):
     with j.activity("db-down", "inject", "postgres-stop") as act:
         act.detail["postgres"] = "exited"
     (a,) = j.activities
-    assert a.status == "succeeded" and a.ended >= a.started
+    assert a.status == "succeeded" and a.end >= a.start
     assert a.detail == {"postgres": "exited"}
     events = [json.loads(line) for line in sink.read_text().splitlines()]
     assert [e["event"] for e in events] == ["start", "end"]

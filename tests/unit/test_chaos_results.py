@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from servicedown.chaos.results import (
-    REPORT_FIELDS,
     ExperimentResult,
     elapsed,
     expectation_problems,
@@ -11,6 +10,7 @@ from servicedown.chaos.results import (
 )
 from servicedown.chaos.runner import HISTORY_CHECKS, is_recovered, is_steady, recovery_checks
 from servicedown.model import CheckResult, Outcome
+from servicedown.schema import EXPERIMENT_FIELDS
 
 
 def r(id: str, outcome: Outcome = Outcome.PASS, message: str = "") -> CheckResult:
@@ -55,7 +55,7 @@ def test_judge():
 
 def test_the_json_leads_with_the_reports_fields():
     d = passing().to_json()
-    assert list(d)[: len(REPORT_FIELDS)] == list(REPORT_FIELDS)
+    assert list(d)[: len(EXPERIMENT_FIELDS)] == list(EXPERIMENT_FIELDS)
     assert d["mttd_s"] is None and d["writes_lost"] == 0
 
 

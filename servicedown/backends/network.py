@@ -1,0 +1,44 @@
+"""What the checker itself asks over the network: the service's HTTP endpoints, and PostgreSQL's
+startup exchange where the checker probes the database directly (a URL-only target).
+
+One client per run, every exchange bounded; answers are plain data (HttpAnswer, a verdict and
+its detail), so a run can be recorded and replayed like any platform backend.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from servicedown.diagnosis import http
+from servicedown.probes import pgwire
+
+
+class NetworkBackend:
+    def __init__(self, timeout_s: float, verify_tls: bool) -> None:
+        self.timeout_s = timeout_s
+        self.verify_tls = verify_tls
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def now(self) -> float:
+        return time.time()
+
+    def get(self, url: str) -> http.HttpAnswer:
+        """GET url within the run's HTTP bound; never raises."""
+        with self._lock:
+            if self._client is None:
+                self._client = http.make_client(self.timeout_s, self.verify_tls)
+        return http.get(self._client, url, self.timeout_s)
+
+    def pg_ping(self, host: str, port: int, user: str, db: str, timeout_s: float) -> tuple[str, str]:
+        """-> (verdict, detail): accepting | rejecting | no-response | no-attempt."""
+        verdict, detail = pgwire.pg_ping(host, port, user, db, timeout_s)
+        return verdict, detail
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
