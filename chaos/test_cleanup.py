@@ -44,11 +44,14 @@ def _entries(journal: Path) -> list[dict[str, Any]]:
     return out
 
 
-def _wait(predicate: Callable[[], Any], timeout_s: float, what: str, proc: Any = None) -> Any:
+def _wait(predicate: Callable[[], Any], timeout_s: float, what: str, proc: Any = None,
+          tail: Callable[[], str] | None = None) -> Any:
     value = polling.until(predicate, timeout_s,
                           give_up=None if proc is None else lambda: proc.poll() is not None)
     if not value:
-        raise AssertionError(f"{what}: not seen within {timeout_s:.0f}s")
+        ended = proc is not None and proc.poll() is not None
+        why = f"the run ended (exit {proc.returncode}) first" if ended else f"not within {timeout_s:.0f}s"
+        raise AssertionError(f"{what}: {why}" + (f"\n{tail()}" if tail else ""))
     return value
 
 
@@ -58,15 +61,16 @@ def _run_id(entries: list[dict[str, Any]]) -> str | None:
 
 
 class ChaosRun:
-    """`pytest chaos/` in a subprocess with its own stack, streaming its journal."""
+    """`pytest chaos/` in a subprocess with its own stack, streaming its journal. Python's
+    fault handler is on, so a run that has to be stopped first says where each thread was."""
 
     def __init__(self, tmp_path: Path, *args: str) -> None:
         self.journal, self.output = tmp_path / "journal.jsonl", tmp_path / "output.txt"
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         with self.output.open("wb") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "pytest", "chaos/test_experiments.py", "-q",
-                 "-p", "no:cacheprovider", "--chaos-journal", str(self.journal), *args],
+                [sys.executable, "-X", "faulthandler", "-m", "pytest", "chaos/test_experiments.py",
+                 "-q", "-p", "no:cacheprovider", "--chaos-journal", str(self.journal), *args],
                 cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
     def entries(self) -> list[dict[str, Any]]:
@@ -75,12 +79,22 @@ class ChaosRun:
     def tail(self) -> str:
         return self.output.read_text(errors="replace")[-3000:]
 
+    def wait_exit(self) -> int:
+        """The run's own end. Every step of the run is bounded by itself; this bound only
+        catches a hang, so it is far beyond what a slow machine needs."""
+        _wait(lambda: self.proc.poll() is not None, RUN_HANG_S, "the run's own exit", tail=self.tail)
+        return self.proc.returncode
+
     def end(self) -> None:
         """Whatever happened: the subprocess ends, and its stack does not outlive the test
         (removed by its own run id only)."""
         if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=30)
+            self.proc.send_signal(signal.SIGABRT)  # the fault handler prints every thread
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=30)
         run_id = _run_id(self.entries())
         if run_id:
             client = _docker()
@@ -88,10 +102,14 @@ class ChaosRun:
                 remove_run(client, run_id)
 
 
+# A bound that only a hang reaches: the runs' own steps are bounded (stack start-up, each
+# probe, each phase), and on a busy 2-core machine a whole run takes a few minutes at most.
+RUN_HANG_S = 1200.0
+
 RUNS = {
-    # Ctrl-C while a toxic is on the link (the detection bound keeps the fault on meanwhile).
+    # Ctrl-C while a toxic is on the link: the run holds after its first detection poll.
     "test_an_interrupted_run_leaves_nothing": ("--experiment", "db-network-latency",
-                                               "--chaos-detect-timeout", "60"),
+                                               "-p", "chaos.hold_mid_fault"),
     # An experiment that fails: no time at all is allowed for its recovery.
     "test_a_failing_run_leaves_nothing": ("--experiment", "missing-env",
                                           "--chaos-recover-timeout", "0"),
@@ -153,19 +171,25 @@ def test_no_secret_value_in_the_journal_or_results(chaos_state: dict[str, Any]) 
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2 * RUN_HANG_S)
 def test_an_interrupted_run_leaves_nothing(chaos_runs: dict[str, ChaosRun]) -> None:
-    """Ctrl-C mid-fault: the fault is reverted, then the stack removed."""
+    """Ctrl-C mid-fault: the fault is reverted, then the stack removed, and the run ends.
+
+    The interrupt is sent on a journal event (the run holds, fault on, after its first
+    detection poll), and the test waits for the run's own exit: no step depends on how fast
+    the machine is."""
     run = chaos_runs["test_an_interrupted_run_leaves_nothing"]
-    run_id = _wait(lambda: _run_id(run.entries()), 90, "the run's id", run.proc)
-    _wait(lambda: any(e.get("phase") == "inject" and e.get("event") == "end"
-                      and e.get("status") == "succeeded" for e in run.entries()),
-          180, "the fault injected", run.proc)
+    run_id = _wait(lambda: _run_id(run.entries()), RUN_HANG_S, "the run's id", run.proc, run.tail)
+    _wait(lambda: any(e.get("name") == "holding mid-fault until interrupted" for e in run.entries()),
+          RUN_HANG_S, "the run holding mid-fault", run.proc, run.tail)
+    injected = [e for e in run.entries() if e.get("phase") == "inject" and e.get("event") == "end"]
+    assert injected and injected[-1]["status"] == "succeeded", injected
     run.proc.send_signal(signal.SIGINT)
-    # Revert and removal are quick alone; a busy 2-core CI machine can take minutes.
-    run.proc.wait(timeout=240)
+    assert run.wait_exit() == 2, f"pytest should report an interrupted run:\n{run.tail()}"
     entries = run.entries()
-    assert run.proc.returncode == 2, f"pytest should report an interrupted run:\n{run.tail()}"
-    assert any(e.get("status") == "interrupted" for e in entries), "no activity was interrupted"
+    detect = [e for e in entries if e.get("phase") == "detect" and e.get("event") == "end"
+              and e.get("name", "").startswith("expect top cause")]
+    assert detect and detect[-1]["status"] == "interrupted", detect
     reverts = [e for e in entries if e.get("phase") == "revert" and e.get("event") == "end"]
     assert reverts and reverts[-1]["status"] == "succeeded", reverts
     assert reverts[-1]["detail"].get("toxics") == [], reverts[-1]
@@ -173,12 +197,12 @@ def test_an_interrupted_run_leaves_nothing(chaos_runs: dict[str, ChaosRun]) -> N
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2 * RUN_HANG_S)
 def test_a_failing_run_leaves_nothing(chaos_runs: dict[str, ChaosRun]) -> None:
     """A run whose experiment fails still reverts the fault and removes its stack."""
     run = chaos_runs["test_a_failing_run_leaves_nothing"]
-    run.proc.wait(timeout=300)
+    assert run.wait_exit() == 1, f"expected a failed run:\n{run.tail()}"
     entries = run.entries()
-    assert run.proc.returncode == 1, f"expected a failed run:\n{run.tail()}"
     assert "not recovered" in run.tail()
     reverts = [e for e in entries if e.get("phase") == "revert" and e.get("event") == "end"]
     assert reverts and reverts[-1]["status"] == "succeeded", reverts
