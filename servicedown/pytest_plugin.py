@@ -44,7 +44,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     for name, kind, default in cfg.option_names():
         flag = "--" + name.replace("_", "-")
         text = HELP.get(name, name.replace("_", " "))
-        text += f" [env {cfg.env_name(name)}; default {default!r}]"
+        rule = cfg.range_of(name)
+        text += f" ({rule.what})" if rule else ""
+        # argparse formats help with %: a literal one ("90 %") must be doubled.
+        text = (text + f" [env {cfg.env_name(name)}; default {default!r}]").replace("%", "%%")
         if kind is bool:
             group.addoption(flag, action="store_const", const=True, default=None, dest=name,
                             help=text)

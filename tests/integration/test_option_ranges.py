@@ -49,3 +49,13 @@ def test_an_environment_twin_is_named_as_given_and_every_bad_value_listed():
     assert error_lines(out) == [
         f"ERROR: --db-port 0: {config.PORT.what}",
         f"ERROR: SERVICEDOWN_DISK_THRESHOLD=95: {config.RATIO.what}"], out
+
+
+def test_the_help_names_each_range():
+    proc = run([sys.executable, "-m", "pytest", "--help", "-p", "no:cacheprovider"], timeout=120,
+               check=False, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    out = " ".join(proc.stdout.split())
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "--memory-threshold=MEMORY_THRESHOLD" in out
+    assert "a ratio between 0 and 1 (e.g. 0.9 for 90 %)" in out
+    assert config.PORT.what in out
