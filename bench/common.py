@@ -59,7 +59,7 @@ class Figure:
     label: str  # what was measured, as the README's table names it
     text: str  # the measured figure, as printed
     target: str = ""
-    status: str = "measured"  # measured | failed | skipped
+    status: str = "measured"  # measured | failed
     values: dict[str, Any] = field(default_factory=dict)  # the numbers behind the text
 
 
@@ -68,13 +68,6 @@ FIGURES: list[Figure] = []
 
 def record(key: str, label: str, text: str, target: str = "", **values: Any) -> Figure:
     fig = Figure(key, label, text, target, "measured", values)
-    FIGURES.append(fig)
-    _print(fig)
-    return fig
-
-
-def skipped(key: str, label: str, why: str) -> Figure:
-    fig = Figure(key, label, f"not measured: {why}", status="skipped")
     FIGURES.append(fig)
     _print(fig)
     return fig

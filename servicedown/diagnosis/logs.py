@@ -15,6 +15,7 @@ CMD = ("docker-compose logs --tail=100 qbitel-engine | kubectl logs -l app=qbite
        " -n qbitel --tail=100 | journalctl -u qbitel -n 100")
 QUOTED = 5  # lines quoted in a failure message; all matches go to the evidence
 STACK_TRACE = "logs.stack_trace"
+QUIET_S = 60.0  # matching lines stopped this long ago, and the service serves: healed
 
 TITLES = {
     "logs.stack_trace": ("cause-1.1", "no stack traces or uncaught exceptions"),
@@ -39,14 +40,19 @@ def _make(check_id: str, runbook: str, title: str) -> None:
             ev["noise_blocks_set_aside"] = scan.noise_blocks
         history = _history(before)
         if history:
-            ev["history"] = [history]
             ev["earlier_runs"] = [_quote(m) for m in before[-QUOTED:]]
+            if ctx.serving_now():  # recovered from: history; else context of a run that ended
+                ev["history"] = [history]
         if not now:
             where = "since the last start" if any(m.run != "unknown" for m in hits) or before \
                 else f"in the last {scan.lines} log lines"
             return ok(f"none {where}" + (f"; {history}" if history else ""), **ev)
         ev["matches"] = [m.text for m in now]
         quoted = "\n  ".join(_quote(m) for m in now[-QUOTED:])
+        healed = _healed(ctx, now)
+        if healed:
+            ev["history"] = [healed, *ev.get("history", [])]
+            return ok(f"{healed}:\n  {quoted}", **ev)
         head = f"{len(now)} matching line(s) since the last start" if any(m.run == CURRENT for m in now) \
             else f"{len(now)} matching line(s) in the last {scan.lines}"
         if check_id == STACK_TRACE:
@@ -60,6 +66,8 @@ def _make(check_id: str, runbook: str, title: str) -> None:
 
 
 def _quote(m: logscan.Match) -> str:
+    if logscan.line_time(m.text) is not None:  # the line says its own time
+        return m.text
     when = f"{clock(m.time)} " if m.time is not None else f"line {m.line_no}: "
     return f"{when}{m.text}"
 
@@ -70,6 +78,18 @@ def _history(before: list[logscan.Match]) -> str:
     last = before[-1]
     at = f", the last at {clock(last.time)}" if last.time is not None else ""
     return f"earlier runs: {len(before)} matching line(s){at}, none since the last start"
+
+
+def _healed(ctx: Context, now: list[logscan.Match]) -> str:
+    """Lines of the current run that stopped QUIET_S ago while the service serves again: a blip
+    that healed, history rather than this incident."""
+    times = [m.time for m in now if m.time is not None]
+    if not times or len(times) < len(now):
+        return ""
+    last = max(times)
+    if ctx.target.now() - last < QUIET_S or not ctx.serving_now():
+        return ""
+    return f"{len(now)} matching line(s) until {clock(last)}, none since (it serves again)"
 
 
 def _serving_fine(ctx: Context) -> str:

@@ -44,6 +44,9 @@ def state(ctx: Context) -> Finding:
     if st.restarting or not st.running:
         how = f", last exit code {st.exit_code}" if st.exit_code is not None else ""
         return bad(f"not running: status '{st.status}'{how}", **_ev(st))
+    history = _history(ctx, st)
+    if history:
+        return ok(f"running ({st.how_detail or st.status})", **_ev(st, history=st.history))
     return ok(f"running ({st.how_detail or st.status})", **_ev(st))
 
 

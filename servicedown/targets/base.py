@@ -85,7 +85,6 @@ class ServiceState:
             "uptime_s": None if self.uptime_s is None else round(self.uptime_s, 1),
             "recent_events": self.events[-10:],
             "started_at": None if self.started_at is None else iso(self.started_at),
-            "history": self.history,
             "replicas_serving": None if self.replicas is None else f"{self.serving}/{self.replicas}",
         }
         d.update(self.detail)

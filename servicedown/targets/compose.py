@@ -309,11 +309,22 @@ def _exits(timeline: list[tuple[dict[str, Any], str]], kernel: list[float], doc:
                             ran_s=None if started is None or at is None else at - started))
             asked, oom_at = None, None
     st = doc.get("State") or {}
-    if not running and st.get("Status") in ("exited", "dead") and not out:
-        # The die event fell out of the window (or the buffer): the container's own record.
+    down = not running and st.get("Status") in ("exited", "dead") and not st.get("Restarting")
+    if down and not out:
+        # The die event fell out of the window (or of the daemon's short event buffer, which
+        # every exec fills): the container's own record.
         finished, begun = _epoch(st.get("FinishedAt")), _epoch(st.get("StartedAt"))
         out.append(Exit(finished, st.get("ExitCode"), oom=bool(st.get("OOMKilled")),
                         ran_s=None if finished is None or begun is None else finished - begun))
+    policy = ((doc.get("HostConfig") or {}).get("RestartPolicy") or {}).get("Name") or "no"
+    if down and out and not out[-1].requested and not out[-1].oom and policy in ("always",
+                                                                               "unless-stopped"):
+        # Docker restarts a container with this policy after any exit it did not ask for; one
+        # left down was stopped or killed on request, even when the event saying so is gone.
+        last = out[-1]
+        word = "docker stop" if last.code in (0, 143) else "docker kill or stop"
+        out[-1] = Exit(last.at, last.code, False, f"{word} (the restart policy '{policy}' left it "
+                       "down, which Docker does only after a request)", last.ran_s)
     return out
 
 
