@@ -5,6 +5,7 @@ the run's own --chaos-json. The run must pass: a failing experiment fails the be
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,17 @@ def main(ctx: Any) -> None:
     section("chaos suite (pytest chaos/)")
     with tempfile.TemporaryDirectory(prefix="bench-chaos-") as tmp:
         out = Path(tmp) / "chaos.json"
-        secs, _ = run([PY, "-m", "pytest", "chaos/", "-q", "-p", "no:cacheprovider",
-                       "--chaos-json", str(out)], timeout=3600, what="pytest chaos/")
+        try:
+            secs, _ = run([PY, "-m", "pytest", "chaos/", "-q", "-p", "no:cacheprovider",
+                           "--chaos-json", str(out)], timeout=3600, what="pytest chaos/")
+        except BenchFailed as exc:
+            # Name what failed, not the output's last lines.
+            failed = [t.split("::")[-1] for t in re.findall(r"FAILED (\S+)", str(exc))]
+            summary = re.findall(r"\d+ failed[^\n]*", str(exc))
+            if failed:
+                raise BenchFailed(f"pytest chaos/ failed ({summary[-1] if summary else 'see its output'}): "
+                                  f"{', '.join(failed)}") from None
+            raise
         try:
             doc = json.loads(out.read_text())
         except (OSError, ValueError) as exc:

@@ -259,3 +259,14 @@ def test_the_projects_readme_has_its_table_between_the_markers():
     text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     inside = text.split(render.BEGIN, 1)[1].split(render.END, 1)[0]
     assert "| figure | measured | target |" in inside
+
+
+def test_a_failing_chaos_suite_is_named_by_its_failed_tests(tmp_path, monkeypatch):
+    out = ("FAILED chaos/test_experiments.py::test_experiment[crash] - Failed: [crash] SI...\n"
+           "FAILED chaos/test_cleanup.py::test_a_failing_run_leaves_nothing - assert\n"
+           "2 failed, 20 passed in 429.20s (0:07:09)")
+    monkeypatch.setattr(bench_chaos, "PY", script(tmp_path, "py", f"print({out!r}); sys.exit(1)"))
+    with pytest.raises(BenchFailed) as info:
+        bench_chaos.main(fake_ctx(tmp_path))
+    assert str(info.value) == ("pytest chaos/ failed (2 failed, 20 passed in 429.20s (0:07:09)): "
+                               "test_experiment[crash], test_a_failing_run_leaves_nothing")
