@@ -9,14 +9,13 @@ from typing import Any
 
 import pytest
 
-from servicedown.causes import cause
 from servicedown.chaos.experiments import EXPERIMENTS, Experiment
 from servicedown.chaos.journal import Journal
 from servicedown.chaos.results import ExperimentResult
 
 pytestmark = [pytest.mark.chaos, pytest.mark.slow]
 
-PARAMS = [pytest.param(e, id=e.id, marks=pytest.mark.runbook(",".join(cause(e.cause).runbook)))
+PARAMS = [pytest.param(e, id=e.id, marks=pytest.mark.runbook(e.cause))
           for e in EXPERIMENTS]
 
 

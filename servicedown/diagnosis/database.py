@@ -50,8 +50,29 @@ def database(ctx: Context) -> Database:
     except ValueError:
         port = s.db_port
     host = s.db_host or env.get("DATABASE_HOST", "")
+    if not host:  # a URL alone: the engine's own health report may say where its database is
+        host, port = _from_health(ctx) or ("", port)
     return Database(host or "localhost", port, s.db_user or env.get("DATABASE_USER") or DEFAULT_USER,
                     s.db_name or env.get("DATABASE_NAME") or DEFAULT_NAME, bool(host))
+
+
+def _from_health(ctx: Context) -> tuple[str, int] | None:
+    """host and port from /health's database component, where the engine reports them."""
+    a = ctx.http_get("/health")
+    checks = a.body.get("checks") if isinstance(a.body, dict) else None
+    for c in checks if isinstance(checks, list) else []:
+        details = c.get("details") if isinstance(c, dict) else None
+        if not isinstance(details, dict) or str(c.get("component", "")).lower() not in (
+                "database", "db", "postgres"):
+            continue
+        host = details.get("host") or details.get("database_host")
+        try:
+            port = int(details.get("port") or details.get("database_port") or 5432)
+        except (TypeError, ValueError):
+            port = 5432
+        if isinstance(host, str) and host:
+            return host, port
+    return None
 
 
 def _checker_probe(ctx: Context, db: Database) -> Finding:
@@ -64,7 +85,7 @@ def _checker_probe(ctx: Context, db: Database) -> Finding:
                f"{detail}", **ev)
 
 
-@check("database.ready", "cause-3.1,resolution-3", "the database is ready (pg_isready)", PG_ISREADY)
+@check("database.ready", "db-down,step:db-connectivity", "the database is ready (pg_isready)", PG_ISREADY)
 def ready(ctx: Context) -> Finding:
     db = database(ctx)
     argv = ["pg_isready", "-U", db.user, "-d", db.name, "-t", str(int(PROBE_TIMEOUT_S))]
@@ -78,12 +99,12 @@ def ready(ctx: Context) -> Finding:
                    2: "no response", 3: "no attempt (bad parameters)"}.get(res.rc, "")
         return bad(f"database not ready: {out or meaning} (pg_isready rc={res.rc}"
                    + (f": {meaning})" if meaning else ")"), **ev)
-    if not ctx.settings.db_host:
+    if not db.known:
         return skip("this target cannot run pg_isready where the database runs; " + NO_DB_HOST)
     return _checker_probe(ctx, db)
 
 
-@check("database.reachable", "cause-3.3", "the database answers from the engine's side")
+@check("database.reachable", "db-network", "the database answers from the engine's side")
 def reachable(ctx: Context) -> Finding:
     db = database(ctx)
     ev: dict = {"from": "engine", "endpoint": f"{db.host}:{db.port}", "user": db.user}
@@ -94,7 +115,7 @@ def reachable(ctx: Context) -> Finding:
             pgwire.probe_argv(db.host, db.port, db.user, db.name, PROBE_TIMEOUT_S, source),
             timeout=PROBE_TIMEOUT_S + 3)
     except NotSupported:
-        if ctx.settings.db_host:
+        if db.known:
             return _checker_probe(ctx, db)
         return skip("this target cannot run commands on the engine's side; " + NO_DB_HOST, **ev)
     if res is not None and res.rc in (0, 2):
@@ -140,7 +161,7 @@ CONNECTIONS_SQL = ("select count(*), current_setting('max_connections'), "
                    "from pg_stat_activity where backend_type = 'client backend'")
 
 
-@check("database.connections", "cause-3.2", "connections in use below max_connections")
+@check("database.connections", "db-pool-exhausted", "connections in use below max_connections")
 def connections(ctx: Context) -> Finding:
     s = ctx.settings
     db = database(ctx)

@@ -65,9 +65,18 @@ def _summary(inp: Inputs) -> list[str]:
     checks = tri["checks"]
     failed = [c["id"] for c in checks if c["outcome"] == "fail"]
     verdict = tri.get("verdict") or "unknown"
-    out.append(f"- **Verdict:** {verdict.upper()} ({len(failed)} of {len(checks)} checks failed) on "
+    headline = tri.get("headline") or verdict.upper()
+    out.append(f"- **Verdict:** {inline(headline)} ({len(failed)} of {len(checks)} checks failed) on "
                f"{inline(tri.get('target') or 'an unknown target')}, checks run {_when(inp.triage_time)}.")
-    if tri["causes"]:
+    if tri.get("state"):
+        out.append(f"- **State:** {inline(tri['state'])}.")
+    if tri.get("unchecked"):
+        out.append("- **Not checked:** " + "; ".join(f"{inline(a)} ({inline(w)})"
+                                                    for a, w in tri["unchecked"].items()) + ".")
+    if tri.get("inconclusive"):
+        out.append("- **Most likely cause:** inconclusive: no cause has its defining evidence. What "
+                   "would decide: " + "; ".join(inline(d) for d in tri.get("decide", [])) + ".")
+    elif tri["causes"]:
         c = tri["causes"][0]
         out.append(f"- **Most likely cause:** {inline(c['title'])} ({code(c['id'])}, runbook category "
                    f"{inline(c['category'])}, score {c['score'] or 0:g}).")
@@ -75,6 +84,8 @@ def _summary(inp: Inputs) -> list[str]:
         out.append("- **Most likely cause:** none of the runbook's causes matches the failures.")
     if failed:
         out.append(f"- **Failed checks:** {', '.join(code(f) for f in failed)}.")
+    for h in tri.get("history", []):
+        out.append(f"- **Before this run (recovered from):** {inline(h)}.")
     if inp.experiments:
         n = len(inp.experiments)
         passed = sum(1 for e in inp.experiments if e.get("verdict") == "pass")

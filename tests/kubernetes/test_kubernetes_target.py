@@ -11,7 +11,7 @@ import pytest
 from servicedown.backends.kube import USER_AGENT
 from servicedown.config import Settings
 from servicedown.secrets import SECRET_REF, is_secret_ref
-from servicedown.targets.base import NotSupported, TargetError
+from servicedown.targets.base import NotPresent, NotSupported, TargetError
 from servicedown.targets.kubernetes import RESTARTED_AT, KubernetesTarget
 from tests.kubernetes import cluster
 
@@ -132,7 +132,7 @@ def test_no_matching_pod_names_the_deployments(api: cluster.Api) -> None:
     problem = st.detail["problem"]
     assert "no pod matches -l app=qbitel-engin in namespace 'qbitel'" in problem
     assert "qbitel-engine [app=qbitel-engine]" in problem, problem
-    with pytest.raises(TargetError, match="no pod matches"):
+    with pytest.raises(NotPresent, match="does not exist"):
         t.logs(10)
     t.close()
 
@@ -151,9 +151,12 @@ def test_logs_previous_run_then_current(api: cluster.Api, target: KubernetesTarg
     kubelet.logs[(name, False)] = cluster.STARTED_LOG
     lines = target.logs(5)
     prefix = f"[pod/{name}/ai-engine] "
-    assert all(line.startswith(prefix) for line in lines), lines
-    assert [line.removeprefix(prefix) for line in lines] == \
+    assert all(line.text.startswith(prefix) for line in lines), lines
+    assert [line.text.removeprefix(prefix) for line in lines] == \
         cluster.CRASHED_LOG.splitlines()[-5:] + cluster.STARTED_LOG.splitlines()
+    # The previous container's lines are an earlier run; the current one's are this run.
+    current = len(cluster.STARTED_LOG.splitlines())
+    assert [line.run for line in lines] == ["earlier"] * 5 + ["current"] * current
     asked = sorted(kubelet.requests)
     assert any("previous=true" in r and "tailLines=5" in r for r in asked), asked
     assert any("previous" not in r for r in asked), asked

@@ -270,3 +270,15 @@ def test_a_failing_chaos_suite_is_named_by_its_failed_tests(tmp_path, monkeypatc
         bench_chaos.main(fake_ctx(tmp_path))
     assert str(info.value) == ("pytest chaos/ failed (2 failed, 20 passed in 429.20s (0:07:09)): "
                                "test_experiment[crash], test_a_failing_run_leaves_nothing")
+
+
+def test_a_runbook_read_that_overruns_or_crashes_is_a_failure_not_a_time(tmp_path, monkeypatch):
+    from bench import bench_runbook
+
+    assert bench_runbook.main(["--repeats", "10", "--no-2mb", "--timeout", "0.001"]) == 1
+    assert common.FIGURES and all(f.status == "failed" and "did not finish" in f.text
+                                  for f in common.FIGURES)
+    common.FIGURES.clear()
+    monkeypatch.setattr(bench_runbook.sys, "executable", script(tmp_path, "py", "sys.exit(3)"))
+    bench_runbook.timed_read("k", "a case", "# R\n", 30)
+    assert [(f.status, f.text) for f in common.FIGURES] == [("failed", "FAILED: exit 3: no output")]
