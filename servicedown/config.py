@@ -42,11 +42,11 @@ class Range:
 
 # The range rules, by meaning; each field below names its rule next to its default.
 RATIO = Range("a ratio between 0 and 1 (e.g. 0.9 for 90 %)", 0, 1, low_open=True)
-SECONDS = Range("a number of seconds above 0 (e.g. 5)", 0, 86_400, low_open=True)
-WHOLE_SECONDS = Range("a whole number of seconds, at least 1 (e.g. 600)", 1, 31_536_000)
+SECONDS = Range("a number of seconds above 0, at most 86400 (e.g. 5)", 0, 86_400, low_open=True)
+WHOLE_SECONDS = Range("a whole number of seconds from 1 to 31536000 (e.g. 600)", 1, 31_536_000)
 PORT = Range("a port number from 1 to 65535 (e.g. 5432)", 1, 65_535)
 LINES = Range("a whole number of lines from 1 to 1000000 (e.g. 100)", 1, 1_000_000)
-DAYS = Range("a whole number of days, 0 or more (e.g. 14)", 0, 36_500)
+DAYS = Range("a whole number of days from 0 to 36500 (e.g. 14)", 0, 36_500)
 BOOL = "true or false (also 1/0, yes/no, on/off)"
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
