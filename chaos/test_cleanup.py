@@ -271,9 +271,9 @@ def test_two_runs_from_different_pid_namespaces_leave_each_other_alone(tmp_path:
     while a second run comes up (its start-up sweep) beside it; once its owner is killed hard
     while that namespace lives on, the next sweep proves it dead and removes it, and leaves
     the live run alone."""
+    from servicedown.backends import http
     from servicedown.chaos import cleanup
     from servicedown.chaos.stack import ChaosStack
-    from servicedown.diagnosis import http
 
     held = HeldStack(tmp_path, _free_pid())
     try:

@@ -52,7 +52,7 @@ def wait_healthy(base_url: str, timeout_s: float, *, http_timeout_s: float = 3.0
     import time
 
     from servicedown import polling
-    from servicedown.diagnosis import http
+    from servicedown.backends import http
 
     deadline = time.monotonic() + timeout_s
 

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from servicedown.diagnosis import http
+from servicedown.backends import http
 from servicedown.healthy import wait_healthy
 
 BODY = b'{"status": "healthy"}'

@@ -10,7 +10,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
 
-from servicedown.diagnosis import http_deadline
+from servicedown.backends import http_deadline
 from servicedown.redact import clip, redact
 
 MAX_BODY = 64 * 1024  # a health body larger than this is not a health body
