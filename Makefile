@@ -7,7 +7,8 @@ export PYTHONPATH := $(CURDIR)
 REPORTS := reports
 
 .PHONY: help bootstrap images stack-up stack-down stack-status checks demo report test unit \
-        test-stack watch chaos load load-distributed load-fault bench lint coverage systemd-up systemd-down clean
+        test-stack watch chaos load load-distributed load-fault bench figures lint coverage systemd-up \
+        systemd-down clean
 
 help:
 	@echo "make demo        reference stack up, then pytest checks/ against it, reports under reports/"
@@ -16,7 +17,8 @@ help:
 	@echo "make stack-down  remove the reference stack"
 	@echo "make checks      pytest checks/ against the running stack"
 	@echo "make watch       stay with the incident: checks on every platform event, the escalation clock"
-	@echo "make bench       benchmark scripts (figures printed side by side)"
+	@echo "make bench       benchmark scripts: figures printed and written to reports/bench.json"
+	@echo "make figures     the README's figures table from reports/bench.json"
 	@echo "make load        headless load run against the stack with pass/fail gates, results under reports/"
 	@echo "make load-distributed  the same with a Locust master and one worker process per core"
 	@echo "make load-fault  load while a database fault comes and goes (private stack): budget, recovery"
@@ -109,11 +111,15 @@ load-distributed: stack-up
 load-fault: bootstrap
 	$(PY) -m loadtests.run_load fault --reports-dir $(REPORTS) $(LOAD_ARGS)
 
-test: bootstrap
+test:
 	@scripts/run-tests.sh
 
 bench: bootstrap
 	@scripts/bench.sh
+
+figures:
+	@scripts/bootstrap.sh venv
+	$(PY) -m bench.render
 
 clean: stack-down
 	rm -rf $(REPORTS)/*.html $(REPORTS)/*.json $(REPORTS)/*.xml

@@ -2,11 +2,12 @@
 timeline (and on screen: the plain line is printed as the line is written), per fault, beside
 today's one-shot `pytest checks/` run; and the idle cost while healthy.
 
-Runs on a throwaway stack of the reference stack's images and shape (ChaosStack: Postgres,
+Runs on the throwaway stack of the reference stack's images and shape (ChaosStack: Postgres,
 toxiproxy, the engine with the compose file's restart policy and healthcheck), so the shared
 `qbitel` project is left alone.
 
-    .venv/bin/python -m bench.bench_watch [--repeats 5] [--idle-s 60] [--interval-s 30]
+    scripts/bench.sh bench_watch                      (with the other sections: make bench)
+    .venv/bin/python -m bench.bench_watch [--repeats 5] [--idle-s 60] [--faults SIGKILL,OOM]
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.common import PY, ROOT, row, section
+from bench.common import PY, ROOT, BenchFailed, record, section
 from servicedown import polling
 from servicedown.chaos.faults import MemoryHog, PostgresStop, ProxyDisabled, SigKill
 from servicedown.chaos.stack import ENGINE, POSTGRES, ChaosStack
@@ -143,28 +144,35 @@ def one_shot(stack: ChaosStack, name: str, folder: Path) -> float | None:
 
 
 def fmt(samples: list[float]) -> str:
-    if not samples:
-        return "no sample"
-    return (f"median {statistics.median(samples):.2f}s  min {min(samples):.2f}s  max {max(samples):.2f}s"
-            f"  (n={len(samples)})")
+    return (f"median {statistics.median(samples):.2f} s (min {min(samples):.2f}, max {max(samples):.2f}, "
+            f"n={len(samples)})")
 
 
-def main(argv: list[str] | None = None) -> None:
+def key(name: str) -> str:
+    return "watch." + name.split(" ")[0].replace("-", "_").lower()
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="bench.bench_watch")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--idle-s", type=float, default=60.0)
     p.add_argument("--interval-s", type=float, default=30.0)
     p.add_argument("--faults", default="", help="comma-separated subset of the fault names")
-    args = p.parse_args(argv if argv is not None else [])
+    return p.parse_args(argv)
+
+
+def main(ctx: Any, argv: list[str] | None = None) -> None:
+    args = parse(argv or [])
     names = [n for n in FAULTS if not args.faults or any(f.strip() in n for f in args.faults.split(","))]
-    section("servicedown watch: detection latency, platform event -> verdict change (issue: watch)")
-    with tempfile.TemporaryDirectory() as tmp, ChaosStack(progress=lambda _line: None) as stack:
+    stack = ctx.stack()
+    section(f"servicedown watch: platform event -> verdict change, {args.repeats} repeats per fault "
+            f"(throwaway stack {stack.run_id})")
+    with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         w = Watch(stack, folder, args.interval_s)
         try:
             if not w.calm(180):
-                print("  watch did not reach a calm healthy state; no figures", flush=True)
-                return
+                raise BenchFailed("watch did not reach a calm healthy state within 180 s")
             # Idle first: a healthy service, nothing happening.
             import psutil
 
@@ -189,21 +197,31 @@ def main(argv: list[str] | None = None) -> None:
                         samples.append(max(change.time - t0, 0.0))
                     undo()
                     stack.wait_engine_healthy(120)
+                if len(samples) < args.repeats:
+                    raise BenchFailed(f"{name}: {len(samples)} of {args.repeats} repeats saw the verdict "
+                                      "change")
                 shot = one_shot(stack, name, folder)
-                row(f"{name}: watch", fmt(samples), f"target <= {target:g} s median")
-                row(f"{name}: one-shot pytest checks/", "no verdict change" if shot is None
-                    else f"{shot:.2f}s (run the moment it happened)", "today")
+                text = fmt(samples) + "; one-shot `pytest checks/` run the moment it happened: " + (
+                    "no verdict change" if shot is None else f"{shot:.2f} s")
+                record(key(name), f"watch, {name}: platform event to verdict change", text,
+                       f"≤ {target:g} s median", median_s=round(statistics.median(samples), 3),
+                       samples_s=[round(x, 3) for x in samples],
+                       one_shot_s=None if shot is None else round(shot, 3))
         finally:
             end = w.stop()
         runs = end.get("runs") or {}
-        row(f"idle, healthy, {args.idle_s:.0f} s: CPU of the watch process", f"{cpu:.2%} of one core",
-            "target <= 2 %")
-        row(f"idle: full runs in {args.idle_s:.0f} s (pg_isready execs in the database)", str(full_runs),
-            f"<= {args.idle_s / args.interval_s + 1:.0f} (one every {args.interval_s:g} s)")
-        row(f"idle: timeline lines written in {args.idle_s:.0f} s", str(lines), "0 while nothing changes")
-        row("whole bench: full runs / affected re-runs", f"{runs.get('full')} / {runs.get('affected')}",
-            f"a full run at most every {args.interval_s:g} s")
+        record("watch.idle_cpu", f"watch, idle while healthy ({args.idle_s:.0f} s): CPU of its process",
+               f"{cpu:.2%} of one core; {full_runs} full run(s), {lines} timeline line(s)",
+               f"≤ 2 %; ≤ 1 full run every {args.interval_s:g} s", cpu_share=round(cpu, 4),
+               full_runs=full_runs, timeline_lines=lines, interval_s=args.interval_s,
+               runs_whole_bench=runs)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    from bench.run import BenchContext
+
+    context = BenchContext()
+    try:
+        main(context, sys.argv[1:])
+    finally:
+        context.close()

@@ -498,7 +498,7 @@ class HealthPulse(Source):
         self.last: tuple[Any, ...] | None = None
 
     def follow(self) -> None:
-        from servicedown.diagnosis import http
+        from servicedown.backends import http
 
         bound = min(self.settings.http_timeout_s, 2.0)
         url = self.settings.base + "/health"
