@@ -95,8 +95,8 @@ def watch_options(values: dict[str, Any]) -> WatchOptions:
             continue
         try:
             out[f.name] = cfg.coerce(f.name, type(f.default), raw)
-        except cfg.SettingsError as exc:
-            raise UsageError(f"--{f.name.replace('_', '-')}: {exc}") from None
+        except cfg.SettingsError as exc:  # it names the option as given: "--settle-s soon: ..."
+            raise UsageError(str(exc)) from None
     opts = WatchOptions(**out)
     for name in ("interval_s", "max_s", "settle_s", "backoff_s"):
         if getattr(opts, name) <= 0:

@@ -80,7 +80,7 @@ def test_every_line_has_the_documented_fields_first(service, tmp_path):
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--interval-s", "0"], "--interval-s must be above 0"),
-    (["--max-s", "soon"], "--max-s: max_s: 'soon' is not a valid float"),
+    (["--max-s", "soon"], "--max-s soon: a valid float"),
     (["--target", "nomad"], "unknown target 'nomad'"),
     (["--runbook", "/nonexistent/RUNBOOK.md"], "/nonexistent/RUNBOOK.md: no such file"),
 ])
