@@ -222,6 +222,7 @@ def test_watch_options_read_and_checked():
     opts = watch_options({"interval_s": "15", "max_restarts": "2", "until_healthy": True})
     assert opts.interval_s == 15.0 and opts.max_restarts == 2 and opts.until_healthy
     for bad, message in (({"interval_s": "0.5"}, "back to back"), ({"max_s": "-1"}, "above 0"),
-                         ({"settle_s": "soon"}, "--settle-s soon: a valid float"), ({"max_restarts": "-1"}, "0 or more")):
+                         ({"settle_s": "soon"}, "--settle-s soon: a valid float"),
+                         ({"max_restarts": "-1"}, "0 or more")):
         with pytest.raises(UsageError, match=message):
             watch_options(bad)
