@@ -1,9 +1,9 @@
 """What the on-call engineer sees while watch runs.
 
 On a terminal, one live screen (rich): the verdict, the top causes with their evidence, what
-changed and when, the downtime so far and the escalation clock; it redraws four times a
-second, so the clock moves while a run is in progress. Anywhere else (CI, a pipe, a file) one
-plain line per timeline entry, nothing redrawn.
+changed and when, the downtime so far and the escalation clock; it redraws every second (and
+at each change), so the clock moves while a run is in progress. Anywhere else (CI, a pipe, a
+file) one plain line per timeline entry, nothing redrawn.
 """
 
 from __future__ import annotations
@@ -71,7 +71,8 @@ class PlainView:
 
 
 class LiveView:
-    """The live screen; the Snapshot is swapped under a lock and drawn by rich's own thread."""
+    """The live screen; the Snapshot is swapped under a lock and drawn by rich's own thread, once
+    a second (the clock's resolution: more would cost CPU while nothing happens)."""
 
     def __init__(self, console: Any = None) -> None:
         from rich.console import Console
@@ -84,7 +85,7 @@ class LiveView:
     def __enter__(self) -> LiveView:
         from rich.live import Live
 
-        self.live = Live(self, console=self.console, refresh_per_second=4, screen=False,
+        self.live = Live(self, console=self.console, refresh_per_second=1, screen=False,
                          transient=False, redirect_stdout=True, redirect_stderr=True)
         self.live.__enter__()
         return self
