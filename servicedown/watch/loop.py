@@ -138,9 +138,11 @@ class Watcher:
                             target=self.target.describe(), remediate=self.settings.remediate,
                             escalation=[{"after_s": s.after_s, "who": s.who}
                                         for s in self.escalation.steps])
-                self._run(None, "first run")
+                # The sources first: what happens while the first run reads is queued for the
+                # run after it, and /health's first answer is taken before the fault can come.
                 for s in self.sources:
                     s.start()
+                self._run(None, "first run")
                 while not self.done:
                     now = time.monotonic()
                     if now >= deadline:
