@@ -159,8 +159,10 @@ def render(snap: Snapshot | None, now: float, height: int = 50) -> Any:
     changes = Table(title="What changed", title_justify="left", expand=True)
     changes.add_column("time (UTC)", width=10)
     changes.add_column("what", ratio=1, no_wrap=True, overflow="ellipsis")
-    used = len(lines) + 2 + 4 + max(len(tri.causes[:MAX_CAUSES]), 1) * MAX_EVIDENCE + 5 + 1
-    for at, what in reversed(snap.changes[-max(height - used, 3):]):
+    # Rows taken by the rest: the panel (its lines, borders, a wrapped headline), the causes
+    # table (title, header, rule, bottom) and this table's own four, the footer (two lines).
+    used = len(lines) + 3 + 4 + max(len(tri.causes[:MAX_CAUSES]), 1) * MAX_EVIDENCE + 4 + 2
+    for at, what in reversed(snap.changes[-max(height - used, 1):]):
         changes.add_row(clock(at), what[:200])
     if not snap.changes:
         changes.add_row("-", "nothing since the first run")
