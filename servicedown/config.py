@@ -58,6 +58,8 @@ class Settings:
     data_dir: str = ""  # empty = the engine's own QBITEL_DATA_DIR, else /var/lib/qbitel
     verify_tls: bool = False  # the service's own certificate is what we inspect
     remediate: bool = False
+    # The deployment's Prometheus (its alerts and series over the event window); empty = none named
+    prometheus_url: str = ""
 
     def __post_init__(self) -> None:
         if self.target not in TARGET_KINDS:
@@ -76,6 +78,13 @@ class Settings:
             raise SettingsError(f"--base-url '{self.base_url}': {exc}") from None
         if self.log_lines < 1:
             raise SettingsError("--log-lines must be at least 1")
+        if self.prometheus_url:
+            prom = urlsplit(self.prometheus_url)
+            if prom.scheme not in ("http", "https") or not prom.hostname:
+                raise SettingsError(
+                    f"--prometheus-url '{self.prometheus_url}' is not an http(s) URL with a host;"
+                    " use e.g. http://127.0.0.1:9090"
+                )
 
     @property
     def base(self) -> str:

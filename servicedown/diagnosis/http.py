@@ -53,12 +53,14 @@ def make_client(timeout_s: float, verify: bool) -> httpx.Client:
                         headers={"User-Agent": "servicedown-checks/0.1", "Accept": "application/json"})
 
 
-def get(client: httpx.Client, url: str, deadline_s: float) -> HttpAnswer:
-    """GET url; never raises. Stops reading at MAX_BODY and at deadline_s in total."""
+def get(client: httpx.Client, url: str, deadline_s: float, max_bytes: int = MAX_BODY,
+        params: dict[str, str] | None = None) -> HttpAnswer:
+    """GET url; never raises. Stops reading at max_bytes and at deadline_s in total; a body cut
+    at max_bytes is no answer (`error` says so), never half a JSON document read as whole."""
     answer = HttpAnswer(url)
     start = time.monotonic()
     try:
-        with client.stream("GET", url) as resp:
+        with client.stream("GET", url, params=params) as resp:
             answer.status = resp.status_code
             answer.headers = {k.lower(): v for k, v in resp.headers.items()
                               if k.lower() in ("content-type", "retry-after")}
@@ -67,9 +69,12 @@ def get(client: httpx.Client, url: str, deadline_s: float) -> HttpAnswer:
             for chunk in resp.iter_bytes():
                 chunks.append(chunk)
                 size += len(chunk)
-                if size >= MAX_BODY or time.monotonic() - start > deadline_s:
+                if size >= max_bytes or time.monotonic() - start > deadline_s:
                     break
-            raw = b"".join(chunks)[:MAX_BODY]
+            raw = b"".join(chunks)[:max_bytes]
+            if max_bytes > MAX_BODY and size >= max_bytes:
+                answer.error = f"the answer is larger than {max_bytes // 1024} KiB; not read"
+                raw = b""
     except httpx.TimeoutException as exc:
         answer.error = f"timed out ({type(exc).__name__})"
         raw = b""
