@@ -5,6 +5,7 @@ wheel (an on-call engineer's jump host).
     servicedown chaos [pytest options]       the chaos experiments (chaos/)
     servicedown coverage RUNBOOK [--strict]  what each runbook item means and what covers it
     servicedown report [--reports-dir DIR]   the post-mortem page from reports/
+    servicedown serve [--config FILE]        the Alertmanager webhook receiver (docs/receiver.md)
 
 The suites run in this process through pytest.main with the project's settings
 (servicedown/suites) and plugins named up front, so options such as `--runbook PATH` are known
@@ -70,6 +71,12 @@ def report(args: list[str]) -> int:
     return int(report_main(args) or 0)
 
 
+def serve(args: list[str]) -> int:
+    from servicedown.receiver.app import main as serve_main
+
+    return serve_main(args)
+
+
 COMMANDS: dict[str, Command] = {
     "checks": Command("run the incident checks against a deployment (pytest options follow)",
                       pytest_suite("checks"), passthrough=True),
@@ -77,6 +84,7 @@ COMMANDS: dict[str, Command] = {
                      pytest_suite("chaos"), passthrough=True),
     "coverage": Command("print what each runbook item means and what covers it", coverage),
     "report": Command("write the post-mortem page from reports/", report),
+    "serve": Command("receive Alertmanager's alerts: triage each incident, serve /metrics", serve),
 }
 
 

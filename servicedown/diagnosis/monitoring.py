@@ -117,7 +117,7 @@ def _clock(t: float) -> str:
     return states.clock(t)
 
 
-def _peak_finding(ctx: Context, prom: Prom, ratio: Series, threshold: float, what: str,
+def _peak_finding(ctx: Context, prom: Prom, ratio: Series, threshold: float, what: str, of: str,
                   exit_of: Series | None = None, started: Series | None = None,
                   **more: Any) -> Finding:
     """A ratio against its limit over the window: fails at or above `threshold`, says when, for
@@ -134,10 +134,11 @@ def _peak_finding(ctx: Context, prom: Prom, ratio: Series, threshold: float, wha
            "now_ratio": None if now is None else round(now, 3)}
     if peak < threshold:
         tail = "" if now is None else f", {now:.0%} now"
-        return ok(f"{what} peaked at {peak:.0%} in {prom.window}{tail} (below {threshold:.0%})", **ev)
+        return ok(f"{what} peaked at {peak:.0%} of {of} in {prom.window}{tail} (below {threshold:.0%})",
+                  **ev)
     runs = promql.runs_at_or_above(ratio.points, threshold, gap_s=prom.step * 2.5)
     last = runs[-1]
-    line = (f"{what} reached {peak:.0%} at {_clock(peak_at)} (at or above {threshold:.0%} for "
+    line = (f"{what} reached {peak:.0%} of {of} at {_clock(peak_at)} (at or above {threshold:.0%} for "
             f"{max(last.end - last.start, prom.step):.0f} s from {_clock(last.start)})")
     still = now is not None and now >= threshold
     gone = None if still else promql.first_exit(exit_of, started, last.end, EXIT_NEAR_S)
@@ -212,7 +213,7 @@ def memory(ctx: Context) -> Finding:
         lives = life.get(key, {})
         limit_mib = round(limit.points[-1][1] / 2**20) if limit.points else None
         found.append(_peak_finding(ctx, prom, promql.ratio(used, limit), ctx.settings.memory_threshold,
-                                   f"memory of its {limit_mib} MiB limit", lives.get("up"),
+                                   "memory", f"its {limit_mib} MiB limit", lives.get("up"),
                                    lives.get("process_start_time_seconds"), limit_mib=limit_mib))
     if not found:
         return skip(f"Prometheus has no qbitel_memory_working_set_bytes and qbitel_memory_limit_bytes "
@@ -228,7 +229,7 @@ def cpu(ctx: Context) -> Finding:
     job = f'job="{ENGINE_JOB}"'
     series = _range(ctx, prom, f"rate(qbitel_cpu_usage_seconds_total{{{job}}}[1m]) "
                                f"/ qbitel_cpu_limit_cores{{{job}}}")
-    found = [_peak_finding(ctx, prom, s, ctx.settings.cpu_threshold, "CPU (1 min rate) of its quota")
+    found = [_peak_finding(ctx, prom, s, ctx.settings.cpu_threshold, "CPU (1 min rate)", "its quota")
              for s in series]
     if not found:
         return skip(f"Prometheus has no qbitel_cpu_usage_seconds_total and qbitel_cpu_limit_cores of "
@@ -246,7 +247,7 @@ def pool(ctx: Context) -> Finding:
     series = _range(ctx, prom, f"sum without (datname, state) (pg_stat_activity_count{{{job}}}) "
                                f"/ pg_settings_max_connections{{{job}}}")
     found = [_peak_finding(ctx, prom, s, ctx.settings.connections_threshold,
-                           "connections in use of max_connections") for s in series]
+                           "connections in use", "max_connections") for s in series]
     if not found:
         return skip(f"Prometheus has no pg_stat_activity_count and pg_settings_max_connections of "
                     f"job {DB_JOB} in {prom.window}", prometheus=prom.url)

@@ -71,8 +71,9 @@ def _data(doc: Any) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise PromError("the answer is not a JSON object")
     if doc.get("status") != "success":
-        err = " ".join(str(doc.get("error") or doc.get("errorType") or "no reason given").split())
-        raise PromError(f"Prometheus answered status {str(doc.get('status'))[:20]!r}: {err[:200]}")
+        err = " ".join(str(doc.get("error") or "no reason given").split())
+        kind = f" ({str(doc['errorType'])[:40]})" if doc.get("errorType") else ""
+        raise PromError(f"Prometheus answered status {str(doc.get('status'))[:20]!r}{kind}: {err[:200]}")
     data = doc.get("data")
     if not isinstance(data, dict):
         raise PromError("the answer has no data object")
