@@ -50,7 +50,8 @@ def triage_summary(inc: Incident, t: Triage, page: str, remediation: str = "") -
     cause = top or (t.causes[0] if t.causes else None)
     if cause is not None:
         lines.append("Evidence:")
-        lines += [f"- {_cut(e)}" for e in cause.evidence[:MAX_EVIDENCE]]
+        # What speaks for it; what counts against it is on the page.
+        lines += [f"- {_cut(e)}" for e in cause.evidence if not e.startswith("against:")][:MAX_EVIDENCE]
     if t.inconclusive and t.decide:
         lines.append("What would decide:")
         lines += [f"- {_cut(d)}" for d in t.decide[:3]]
