@@ -63,6 +63,17 @@ def token_file() -> Path:
     return Path(os.environ.get("SERVICEDOWN_WEBHOOK_TOKEN_FILE") or cache_dir() / "webhook.token")
 
 
+class Token(str):
+    """The webhook's token: a string whose repr never shows it (pytest prints fixtures' values)."""
+
+    def __repr__(self) -> str:
+        return "Token(***)"
+
+
+def read_token() -> Token:
+    return Token(token_file().read_text().strip())
+
+
 def engine_target(**more: Any) -> dict[str, Any]:
     return {"settings": {"target": "compose", "compose_project": PROJECT,
                          "base_url": f"http://127.0.0.1:{HTTP_PORT}", "prometheus_url": PROMETHEUS,
@@ -185,12 +196,15 @@ class Receiver:
         self._log.flush()
         return self.out.read_text(errors="replace")
 
-    def post(self, body: bytes | dict[str, Any], token: str | None = None, **kw: Any) -> httpx.Response:
+    def post(self, body: bytes | dict[str, Any], token: str | None = None,
+             client: httpx.Client | None = None) -> httpx.Response:
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
         headers = {"Content-Type": "application/json"}
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
-        return httpx.post(f"{self.url}/alertmanager", content=data, headers=headers, timeout=10, **kw)
+        if client is not None:
+            return client.post(f"{self.url}/alertmanager", content=data, headers=headers)
+        return httpx.post(f"{self.url}/alertmanager", content=data, headers=headers, timeout=10)
 
     def all(self) -> list[Incident]:
         out = []
