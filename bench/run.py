@@ -6,7 +6,7 @@ import importlib
 import sys
 
 SECTIONS = ["bench.bench_stack", "bench.bench_checks", "bench.bench_parsers", "bench.bench_load",
-            "bench.bench_monitoring"]
+            "bench.bench_monitoring", "bench.bench_serve"]
 
 
 def main() -> int:
