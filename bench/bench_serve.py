@@ -22,12 +22,12 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 import yaml
 
-from bench.common import ROOT, row, section, spread, timed
+from bench.common import ROOT, BenchFailed, record, run, section, spread
 from servicedown.schema import INCIDENT_FILE, Incident, epoch
 from servicedown.states import START_WINDOW_S
 
@@ -66,7 +66,7 @@ def until(what: str, predicate: Callable[[], T], timeout: float = TIMEOUT_S, int
         if value:
             return value
         time.sleep(interval)
-    raise TimeoutError(f"{what}: not within {timeout:.0f} s")
+    raise BenchFailed(f"{what}: not within {timeout:.0f} s")
 
 
 def incidents(folder: Path) -> list[Incident]:
@@ -99,7 +99,7 @@ def kill_engine() -> float:
     pid = int(docker("inspect", "-f", "{{.State.Pid}}", ENGINE))
     cid = docker("inspect", "-f", "{{.Id}}", ENGINE)
     if cid not in Path(f"/proc/{pid}/cgroup").read_text():
-        raise RuntimeError(f"pid {pid} is not {ENGINE}'s")
+        raise BenchFailed(f"pid {pid} is not {ENGINE}'s")
     os.kill(pid, signal.SIGKILL)
     return time.time()
 
@@ -127,18 +127,24 @@ def rounds(n: int, folder: Path) -> None:
             (i for i in incidents(folder) if i.id == iid and i.status == "closed"), None))
         recovered.append((done.closed_at or started) - started)
     budget = FOR_S + SCRAPE_S + 5
-    row("alert fired (startsAt) -> triage written", spread(to_triage), "target <= 5 s")
-    row("engine SIGKILL -> triage written", spread(end_to_end),
-        f"target <= for {FOR_S}s + scrape {SCRAPE_S}s + 5 s = {budget} s")
-    row("  within that budget", f"{sum(1 for s in end_to_end if s <= budget)} of {n}")
-    row("  top cause of those triages", ", ".join(f"{c} x{k}" for c, k in causes.items()), "expected crash")
-    row("  one run of the checks and the triage", spread(run_s))
-    row("engine start -> resolved notification closes it", spread(recovered))
-    print(f"  (each: {', '.join(f'{s:.2f}' for s in to_triage)} s; load average "
-          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)", flush=True)
+    within = sum(1 for s in end_to_end if s <= budget)
+    named = ", ".join(f"{c} x{k}" for c, k in causes.items())
+    record("serve.alert_to_triage", "alert fired (startsAt) -> the receiver's triage written",
+           spread(to_triage), "≤ 5 s", seconds=[round(s, 3) for s in to_triage])
+    record("serve.crash_to_triage", "engine SIGKILL -> triage written, top cause",
+           f"{spread(end_to_end)}; {within} of {n} within {budget} s; {named}",
+           f"≤ for {FOR_S} s + scrape {SCRAPE_S} s + 5 s = {budget} s, crash",
+           seconds=[round(s, 3) for s in end_to_end], causes=dict(causes))
+    record("serve.run", "one run of the checks and the triage (engine down)", spread(run_s),
+           seconds=[round(s, 3) for s in run_s])
+    record("serve.resolved", "engine start -> resolved notification closes the incident",
+           spread(recovered), seconds=[round(s, 3) for s in recovered])
+    if causes.get("crash", 0) != n or within != n:
+        raise BenchFailed(f"{n - causes.get('crash', 0)} triage(s) did not name crash, "
+                          f"{n - within} outside {budget} s")
 
 
-def main(n: int = ROUNDS) -> None:
+def main(ctx: Any = None, n: int = ROUNDS) -> None:
     section(f"receiver: alert to triage (private project {PROJECT}; scrape {SCRAPE_S}s, "
             f"ServiceDown for {FOR_S}s, group wait 1s)")
     token = Path(os.environ.get("SERVICEDOWN_WEBHOOK_TOKEN_FILE")
@@ -148,9 +154,7 @@ def main(n: int = ROUNDS) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
         folder = Path(tmp) / "incidents"
         try:
-            secs, rc, out = timed(["bash", "scripts/stack.sh", "up"], timeout=300, env=SETTINGS)
-            if rc != 0:
-                raise RuntimeError(f"stack.sh up failed:\n{out}")
+            run(["bash", "scripts/stack.sh", "up"], timeout=300, env=SETTINGS, what="stack.sh up")
             config = Path(tmp) / "serve.yml"
             config.write_text(yaml.safe_dump({
                 "listen": f"127.0.0.1:{RECEIVER_PORT}", "token_file": str(token), "reports_dir": str(folder),
@@ -171,7 +175,8 @@ def main(n: int = ROUNDS) -> None:
                     proc.wait(40)
                 except subprocess.TimeoutExpired:
                     proc.kill()
-            timed(["bash", "scripts/stack.sh", "down"], timeout=300, env=SETTINGS)
+            run(["bash", "scripts/stack.sh", "down"], timeout=300, env=SETTINGS, expect=range(256),
+                what="stack.sh down")
 
 
 def _answers() -> bool:
@@ -182,4 +187,4 @@ def _answers() -> bool:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else ROUNDS)
+    main(None, int(sys.argv[1]) if len(sys.argv) > 1 else ROUNDS)

@@ -6,10 +6,10 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from servicedown import states
+from servicedown import secrets, states
+from servicedown.backends import http
 from servicedown.backends.network import NetworkBackend
 from servicedown.config import Settings
-from servicedown.diagnosis import http
 from servicedown.healthy import is_healthy
 from servicedown.probes import hostfacts, logscan
 from servicedown.redact import Redactor
@@ -20,9 +20,6 @@ NOISE_FACTOR = 5  # lines read per line wanted, so noise blocks do not crowd out
 MAX_LOG_READ = 5000
 DEFAULT_DATA_DIR = "/var/lib/qbitel"  # the engine's own default
 STARTUP_LINES = 1000  # the start of a run: validation lines, the summary and the verdict
-
-# Variables whose values are secrets whatever the deployment calls them.
-_SECRET_NAME_HINTS = ("PASSWORD", "SECRET", "KEY", "TOKEN", "CREDENTIAL")
 
 
 class Context:
@@ -112,8 +109,7 @@ class Context:
                 env = self.environment() or {}
             except Exception:
                 env = {}
-            values = [v for k, v in env.items() if any(h in k.upper() for h in _SECRET_NAME_HINTS)]
-            return Redactor(values)
+            return Redactor(secrets.secret_values(env))
 
         return self.cached("redactor", build)
 
@@ -128,7 +124,7 @@ class Context:
                 return None
             if not res.ok and "pid_alive=" not in res.stdout:
                 raise RuntimeError(f"reading resource facts failed (rc={res.rc}): "
-                                   f"{res.stderr.strip()[:200]}")
+                                   f"{self.redactor.clip(res.stderr.strip(), 200)}")
             return hostfacts.parse(res.stdout)
 
         return self.cached("facts", gather)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from html import escape
 
 from servicedown.diagnosis.catalog import AREAS
-from servicedown.redact import redact
+from servicedown.redact import clip
 from servicedown.report import charts
 from servicedown.report.evidence import check_fragment, text, with_code
 from servicedown.report.load import Inputs
@@ -346,7 +346,7 @@ def _safe(name: str, render: Callable[[], str]) -> str:
         return render()
     except Exception as exc:
         return (f'<section class="notes"><strong>The {escape(name)} section could not be drawn:</strong> '
-                f"{text(type(exc).__name__)}: {text(redact(str(exc))[:300])}</section>")
+                f"{text(type(exc).__name__)}: {text(clip(exc, 300))}</section>")
 
 
 def render(inp: Inputs, tl: Timeline, generated: float) -> str:

@@ -12,7 +12,7 @@ import statistics
 from datetime import UTC, datetime
 
 from servicedown.causes import CAUSES
-from servicedown.redact import redact
+from servicedown.redact import clip, redact
 from servicedown.report.load import Inputs
 from servicedown.report.timeline import Timeline
 
@@ -31,15 +31,13 @@ _SPECIAL = re.compile(r"([\\`*_\[\]<>|#&])")
 
 def inline(value: object, limit: int = 400) -> str:
     """Masked text on one line with Markdown and HTML specials escaped."""
-    s = re.sub(r"\s+", " ", redact(value)).strip()
-    if len(s) > limit:
-        s = s[: limit - 1] + "…"
+    s = clip(" ".join(redact(value).split()), limit)
     return _SPECIAL.sub(r"\\\1", s)
 
 
 def code(value: object, limit: int = 400) -> str:
     """Masked text as a code span whose fence is longer than any backtick run inside it."""
-    s = " ".join(redact(value).split())[:limit]
+    s = clip(" ".join(redact(value).split()), limit)
     longest = max((len(m) for m in re.findall(r"`+", s)), default=0)
     fence = "`" * (longest + 1)
     pad = " " if s.startswith("`") or s.endswith("`") else ""
@@ -210,6 +208,11 @@ def render(inp: Inputs, tl: Timeline, generated: float) -> str:
         lines += ["> **Missing from the results:**"]
         lines += [f"> - {_runbook_text(n.text)}" for n in inp.notes]
         lines.append("")
-    for part in (_summary(inp), _impact(inp), _timeline(tl), _root_cause(inp), _action_items(inp)):
-        lines += part
+    for name, part in (("summary", _summary), ("impact", _impact), ("timeline", lambda _: _timeline(tl)),
+                       ("root cause", _root_cause), ("action items", _action_items)):
+        try:
+            lines += part(inp)
+        except Exception as exc:  # a bad result file costs one section, never the draft
+            lines += [f"> The {name} section could not be written: {type(exc).__name__}: "
+                      f"{inline(clip(exc, 200))}", ""]
     return "\n".join(lines).rstrip() + "\n"

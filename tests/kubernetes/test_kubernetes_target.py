@@ -10,6 +10,7 @@ import pytest
 
 from servicedown.backends.kube import USER_AGENT
 from servicedown.config import Settings
+from servicedown.ports import free_port
 from servicedown.secrets import SECRET_REF, is_secret_ref
 from servicedown.targets.base import NotPresent, NotSupported, TargetError
 from servicedown.targets.kubernetes import RESTARTED_AT, KubernetesTarget
@@ -53,7 +54,10 @@ def test_crash_loop_after_oom(api: cluster.Api, target: KubernetesTarget) -> Non
     st = target.state()
     bad = pods[0]["metadata"]["name"]
     assert st.running  # two replicas still serve
-    assert st.restarting and st.health == "unhealthy"
+    # One pod loops while the others serve: partly serving, the failing pod named; the service
+    # as a whole is not restarting.
+    assert not st.restarting and st.health == "unhealthy"
+    assert st.how == "partial" and bad in st.how_detail and (st.serving, st.replicas) == (2, 3)
     assert st.status == f"2/3 ready; pod {bad} CrashLoopBackOff", st.status
     assert st.oom_killed is True and st.oom_events == 1 and st.die_events == 1
     assert st.exit_code == 137 and st.result == "OOMKilled"
@@ -181,11 +185,14 @@ def test_logs_without_a_kubelet_are_not_served(api: cluster.Api, target: Kuberne
     assert target.run_in_service(["true"], timeout=3) is None  # nothing is running
 
 
-def test_exec_refused_is_none(api: cluster.Api, target: KubernetesTarget) -> None:
-    """A running container, but the kubelet refuses exec (the stand-in serves only logs)."""
+def test_exec_refused_is_a_question_this_target_cannot_answer(api: cluster.Api,
+                                                               target: KubernetesTarget) -> None:
+    """A running container, but the kubelet refuses exec (the stand-in serves only logs): not
+    "the engine is not running", which would be a false reason."""
     for pod in cluster.create_pods(api, 1):
         api.patch_status(pod["metadata"]["name"], cluster.healthy(pod))
-    assert target.run_in_service(["true"], timeout=3) is None
+    with pytest.raises(NotSupported, match="did not allow an exec"):
+        target.run_in_service(["true"], timeout=3)
 
 
 def test_restart_stamps_the_template(api: cluster.Api, target: KubernetesTarget) -> None:
@@ -217,7 +224,7 @@ def test_forbidden_credentials(api: cluster.Api) -> None:
 def test_unreachable_api_and_missing_kubeconfig(k8s_api: cluster.Api, tmp_path) -> None:
     doc = cluster.KUBECONFIG.read_text()
     dead = tmp_path / "kubeconfig"
-    port = cluster.free_port()
+    port = free_port()
     dead.write_text(doc.replace(doc.split('server: "')[1].split('"')[0], f"https://127.0.0.1:{port}"))
     t = KubernetesTarget(Settings(target="kubernetes", kubeconfig=str(dead)))
     with pytest.raises(TargetError, match=f"cannot reach the Kubernetes API at https://127.0.0.1:{port}"):

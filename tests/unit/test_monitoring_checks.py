@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
+from servicedown.backends import http
 from servicedown.backends.network import NetworkBackend
 from servicedown.causes import STILL, THEN_EXIT, cause
 from servicedown.config import Settings
-from servicedown.diagnosis import http
 from servicedown.diagnosis.catalog import all_checks
 from servicedown.diagnosis.context import Context
 from servicedown.diagnosis.runner import run_checks
