@@ -26,6 +26,7 @@ from servicedown.diagnosis.registry import Finding, bad, check, ok, skip
 from servicedown.model import Outcome
 from servicedown.probes import promql
 from servicedown.probes.promql import Series
+from servicedown.redact import redact
 
 ENGINE_JOB = "qbitel-engine"
 DB_JOB = "postgres"
@@ -53,6 +54,11 @@ class Prom:
     step: float
 
     @property
+    def shown(self) -> str:
+        """What messages show of the URL: a password or token in it masked."""
+        return redact(self.url)
+
+    @property
     def window(self) -> str:
         return f"the last {round((self.end - self.start) / 60):g} min"
 
@@ -62,7 +68,7 @@ def _get(ctx: Context, url: str, params: dict[str, str]) -> Any:
     if not answer.answered:
         raise Unreachable(answer.error or "no answer")
     if answer.body is None:
-        raise Unreachable(f"HTTP {answer.status} without JSON from {url}")
+        raise Unreachable(f"HTTP {answer.status} without JSON from {redact(url)}")
     return answer.body
 
 
@@ -78,7 +84,7 @@ def _prometheus(ctx: Context) -> Prom | Finding:
         try:
             version = promql.parse_build(doc)
         except promql.PromError as exc:
-            raise Unreachable(f"{base} does not answer as Prometheus: {exc}") from None
+            raise Unreachable(f"{redact(base)} does not answer as Prometheus: {exc}") from None
         end = time.time()
         window = float(ctx.settings.event_window_s)
         return Prom(base, version, end - window, end, max(1.0, math.ceil(window / MAX_POINTS)))
@@ -86,7 +92,7 @@ def _prometheus(ctx: Context) -> Prom | Finding:
     try:
         return ctx.cached("prometheus", reach)
     except Unreachable as exc:
-        return skip(f"Prometheus unreachable: {base}: {exc}")
+        return skip(f"Prometheus unreachable: {redact(base)}: {exc}")
 
 
 def _range(ctx: Context, prom: Prom, query: str) -> list[Series]:
@@ -125,7 +131,7 @@ def _peak_finding(ctx: Context, prom: Prom, ratio: Series, threshold: float, wha
     went away right after."""
     top = promql.peak(ratio.points)
     now = promql.at_end(ratio, prom.end, prom.step)
-    ev: dict[str, Any] = {"prometheus": prom.url, "window_s": round(prom.end - prom.start),
+    ev: dict[str, Any] = {"prometheus": prom.shown, "window_s": round(prom.end - prom.start),
                           "instance": ratio.labels.get("instance", ""), **more}
     if top is None:
         return skip(f"no {what} sample in {prom.window}", **ev)
@@ -188,7 +194,7 @@ def alerts(ctx: Context) -> Finding:
         else:
             related.append(line)
             names.setdefault(name, None)
-    ev = {"prometheus": prom.url, "window_s": round(prom.end - prom.start), "alerts": related,
+    ev = {"prometheus": prom.shown, "window_s": round(prom.end - prom.start), "alerts": related,
           "symptoms": symptoms, "related": list(names)}
     seen = f" ({'; '.join(symptoms)})" if symptoms else ""
     if not related:
@@ -217,7 +223,7 @@ def memory(ctx: Context) -> Finding:
                                    lives.get("process_start_time_seconds"), limit_mib=limit_mib))
     if not found:
         return skip(f"Prometheus has no qbitel_memory_working_set_bytes and qbitel_memory_limit_bytes "
-                    f"of job {ENGINE_JOB} in {prom.window}", prometheus=prom.url)
+                    f"of job {ENGINE_JOB} in {prom.window}", prometheus=prom.shown)
     return _highest(found)
 
 
@@ -233,7 +239,7 @@ def cpu(ctx: Context) -> Finding:
              for s in series]
     if not found:
         return skip(f"Prometheus has no qbitel_cpu_usage_seconds_total and qbitel_cpu_limit_cores of "
-                    f"job {ENGINE_JOB} in {prom.window}", prometheus=prom.url)
+                    f"job {ENGINE_JOB} in {prom.window}", prometheus=prom.shown)
     return _highest(found)
 
 
@@ -250,7 +256,7 @@ def pool(ctx: Context) -> Finding:
                            "connections in use", "max_connections") for s in series]
     if not found:
         return skip(f"Prometheus has no pg_stat_activity_count and pg_settings_max_connections of "
-                    f"job {DB_JOB} in {prom.window}", prometheus=prom.url)
+                    f"job {DB_JOB} in {prom.window}", prometheus=prom.shown)
     return _highest(found)
 
 
@@ -261,8 +267,8 @@ def pg_up(ctx: Context) -> Finding:
         return prom
     series = [s for s in _range(ctx, prom, f'pg_up{{job="{DB_JOB}"}}') if s.points]
     if not series:
-        return skip(f"Prometheus has no pg_up of job {DB_JOB} in {prom.window}", prometheus=prom.url)
-    ev: dict[str, Any] = {"prometheus": prom.url, "window_s": round(prom.end - prom.start)}
+        return skip(f"Prometheus has no pg_up of job {DB_JOB} in {prom.window}", prometheus=prom.shown)
+    ev: dict[str, Any] = {"prometheus": prom.shown, "window_s": round(prom.end - prom.start)}
     downs = []
     for s in series:
         for run in promql.runs_at_or_above([(t, -v) for t, v in s.points], 0.0, gap_s=prom.step * 2.5):

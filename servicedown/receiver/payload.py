@@ -25,7 +25,7 @@ MAX_LABELS = 64
 MAX_NAME = 256
 MAX_VALUE = 4096
 MAX_GROUP_KEY = 4096
-ZERO_TIME = 0.0  # Alertmanager's "0001-01-01T00:00:00Z": no end yet (an epoch far below 0)
+ZERO_TIME = "0001-01-01T00:00:00"  # Alertmanager's time for "no end yet"
 
 
 class BadPayload(ValueError):
@@ -123,12 +123,12 @@ def _labels(value: Any, where: str) -> dict[str, str]:
 
 
 def _time(value: Any, where: str, required: bool) -> float | None:
-    if value in (None, "") and not required:
+    if (value in (None, "") or isinstance(value, str) and value.startswith(ZERO_TIME)) and not required:
         return None
     t = epoch(value) if isinstance(value, str) else None
     if t is None:
         raise BadPayload(f"{where} is not an RFC 3339 time: {_show(value)}")
-    return None if t < ZERO_TIME else t
+    return t
 
 
 def _show(value: Any) -> str:
