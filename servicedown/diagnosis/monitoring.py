@@ -115,8 +115,8 @@ def _instances(series: list[Series]) -> dict[promql.Labels, dict[str, Series]]:
     return out
 
 
-def _since_recovered(line: str, ev: dict[str, Any]) -> Finding:
-    return ok(f"{line}; recovered since, serving now", **ev, history=[line])
+def _since_recovered(line: str, why: str, ev: dict[str, Any]) -> Finding:
+    return ok(f"{line}; recovered since ({why})", **ev, history=[line])
 
 
 def _clock(t: float) -> str:
@@ -124,11 +124,16 @@ def _clock(t: float) -> str:
 
 
 def _peak_finding(ctx: Context, prom: Prom, ratio: Series, threshold: float, what: str, of: str,
-                  exit_of: Series | None = None, started: Series | None = None,
+                  exit_of: Series | None = None, started: Series | None = None, engine: bool = True,
                   **more: Any) -> Finding:
     """A ratio against its limit over the window: fails at or above `threshold`, says when, for
     how long, whether it is still there, and (for the engine's own series) whether the engine
-    went away right after."""
+    went away right after.
+
+    When it is no longer there, is it this incident? The database's series say so themselves:
+    back below the line now, it recovered. The engine's cannot (they vanish with the engine), so
+    a peak is history when the engine came back after it and stayed up past a start, or when it
+    serves now, as running.* judge a past exit."""
     top = promql.peak(ratio.points)
     now = promql.at_end(ratio, prom.end, prom.step)
     ev: dict[str, Any] = {"prometheus": prom.shown, "window_s": round(prom.end - prom.start),
@@ -142,24 +147,26 @@ def _peak_finding(ctx: Context, prom: Prom, ratio: Series, threshold: float, wha
         tail = "" if now is None else f", {now:.0%} now"
         return ok(f"{what} peaked at {peak:.0%} of {of} in {prom.window}{tail} (below {threshold:.0%})",
                   **ev)
-    runs = promql.runs_at_or_above(ratio.points, threshold, gap_s=prom.step * 2.5)
-    last = runs[-1]
-    line = (f"{what} reached {peak:.0%} of {of} at {_clock(peak_at)} (at or above {threshold:.0%} for "
-            f"{max(last.end - last.start, prom.step):.0f} s from {_clock(last.start)})")
-    still = now is not None and now >= threshold
-    gone = None if still else promql.first_exit(exit_of, started, last.end, EXIT_NEAR_S)
+    gap = prom.step * 2.5
+    last = promql.runs_at_or_above(ratio.points, threshold, gap_s=gap)[-1]  # the latest episode
+    line = (f"{what} reached {last.peak:.0%} of {of} at {_clock(last.peak_at)} (at or above "
+            f"{threshold:.0%} for {max(last.end - last.start, prom.step):.0f} s from {_clock(last.start)})")
+    if now is not None and now >= threshold:
+        return bad(f"{line}; {STILL.format(now)}", **ev)
+    gone = promql.first_exit(exit_of, started, last.end, EXIT_NEAR_S)
     if gone is not None:
         line += f", {THEN_EXIT.format(gone[1])} at {_clock(gone[0])}"
         ev["exit_at"] = _clock(gone[0])
-    if still:
-        return bad(f"{line}; {STILL.format(now)}", **ev)
+        back = promql.up_for(exit_of, gone[0], gap) if exit_of is not None else 0.0
+        if back >= states.START_WINDOW_S:
+            return _since_recovered(line, f"the engine was back up for {back:.0f} s after", ev)
+    if not engine:
+        if now is not None:
+            return _since_recovered(line, f"{now:.0%} now", ev)
+        return bad(f"{line}; no sample now", **ev)
     if ctx.serving_now():
-        return _since_recovered(line, ev)
+        return _since_recovered(line, "serving now", ev)
     return bad(line, **ev)
-
-
-def _pick(instances: dict[promql.Labels, dict[str, Series]], name: str) -> list[Series]:
-    return [by[name] for by in instances.values() if name in by]
 
 
 def _highest(candidates: list[Finding]) -> Finding:
@@ -177,6 +184,7 @@ def alerts(ctx: Context) -> Finding:
     related: list[str] = []
     symptoms: list[str] = []
     names: dict[str, None] = {}
+    firing_now = False
     for s in sorted(series, key=lambda s: s.points[0][0] if s.points else 0.0):
         name = s.labels.get("alertname", "")
         service = s.labels.get("service")
@@ -187,6 +195,7 @@ def alerts(ctx: Context) -> Finding:
         on = f" on {service}" if service else ""
         if promql.at_end(s, prom.end, prom.step) is not None:
             line = f"{name}{on} firing since {_clock(first)}"
+            firing_now = firing_now or name not in SYMPTOMS
         else:
             line = f"{name}{on} fired {_clock(first)}-{_clock(last)}, resolved"
         if name in SYMPTOMS:
@@ -199,7 +208,11 @@ def alerts(ctx: Context) -> Finding:
     seen = f" ({'; '.join(symptoms)})" if symptoms else ""
     if not related:
         return ok(f"no related alert fired in {prom.window}{seen}", **ev)
-    return bad(f"related alerts in {prom.window}: {'; '.join(related)}{seen}", **ev)
+    line = f"related alerts in {prom.window}: {'; '.join(related)}{seen}"
+    # Alerts that resolved while the service serves again are history; one firing now is not.
+    if not firing_now and ctx.serving_now():
+        return ok(f"{line}; all resolved, serving now", **ev, history=related)
+    return bad(line, **ev)
 
 
 @check("monitoring.memory", "oom,step:memory", "memory stayed below its limit over the event window")
@@ -253,7 +266,7 @@ def pool(ctx: Context) -> Finding:
     series = _range(ctx, prom, f"sum without (datname, state) (pg_stat_activity_count{{{job}}}) "
                                f"/ pg_settings_max_connections{{{job}}}")
     found = [_peak_finding(ctx, prom, s, ctx.settings.connections_threshold,
-                           "connections in use", "max_connections") for s in series]
+                           "connections in use", "max_connections", engine=False) for s in series]
     if not found:
         return skip(f"Prometheus has no pg_stat_activity_count and pg_settings_max_connections of "
                     f"job {DB_JOB} in {prom.window}", prometheus=prom.shown)
@@ -272,15 +285,15 @@ def pg_up(ctx: Context) -> Finding:
     downs = []
     for s in series:
         for run in promql.runs_at_or_above([(t, -v) for t, v in s.points], 0.0, gap_s=prom.step * 2.5):
-            now = promql.at_end(s, prom.end, prom.step)
-            still = now == 0 and run.end == s.points[-1][0]
-            downs.append((run, still, s.labels.get("instance", "")))
+            downs.append((run, promql.at_end(s, prom.end, prom.step), s.labels.get("instance", "")))
     if not downs:
         return ok(f"pg_up 1 throughout {prom.window}", **ev)
-    run, still, instance = max(downs, key=lambda d: (d[1], d[0].end))
-    ev |= {"instance": instance, "down_from": _clock(run.start), "still_down": still}
-    line = (f"pg_up 0 (the exporter could not reach PostgreSQL) from {_clock(run.start)}"
-            + ("; still 0 now" if still else f" to {_clock(run.end)}, 1 since"))
-    if not still and ctx.serving_now():
-        return _since_recovered(line, ev)
-    return bad(line, **ev)
+    # The latest stretch at 0, a stretch still going first.
+    run, now, instance = max(downs, key=lambda d: (d[1] == 0, d[0].end))
+    ev |= {"instance": instance, "down_from": _clock(run.start), "pg_up_now": now}
+    line = f"pg_up 0 (the exporter could not reach PostgreSQL) from {_clock(run.start)}"
+    if now == 0:
+        return bad(f"{line}; still 0 now", **ev)
+    if now == 1:
+        return _since_recovered(f"{line} to {_clock(run.end)}", "pg_up 1 now", ev)
+    return bad(f"{line} to {_clock(run.end)}; no pg_up sample now", **ev)

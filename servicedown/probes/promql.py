@@ -154,6 +154,13 @@ def first_exit(up: Series | None, started: Series | None, after: float,
     return min(found) if found else None
 
 
+def up_for(up: Series, after: float, gap_s: float) -> float:
+    """How long the process behind `up` was scraped without a break, from the first successful
+    scrape after `after` (0 when it never came back)."""
+    runs = runs_at_or_above([(t, v) for t, v in up.points if t > after], 1.0, gap_s)
+    return runs[0].end - runs[0].start if runs else 0.0
+
+
 def at_end(series: Series, end: float, step: float) -> float | None:
     """The series' value at the end of the window, when it still has a point there."""
     if series.points and end - series.points[-1][0] <= step * 1.5:

@@ -31,6 +31,7 @@ from servicedown.receiver.poster import SummaryPoster
 from servicedown.receiver.scheduler import QueueFull, Scheduler
 from servicedown.receiver.server import WEBHOOK_PATH, Server, authorized, tls_context
 from servicedown.receiver.summary import resolved_summary
+from servicedown.redact import redact
 from servicedown.schema import POSTMORTEM_HTML, SUMMARY_FILE
 
 log = logging.getLogger("servicedown.receiver")
@@ -221,7 +222,8 @@ def main(args: list[str]) -> int:
     receiver.start()
     scheme = "https" if tls else "http"
     targets = "; ".join(f"{t.name} ({t.settings.target}"
-                        + (f", Prometheus {t.settings.prometheus_url}" if t.settings.prometheus_url else "")
+                        + (f", Prometheus {redact(t.settings.prometheus_url)}" if t.settings.prometheus_url
+                           else ", no Prometheus named: the related alerts are not read")
                         + (f", may restart on {', '.join(t.remediate)}" if t.remediate else "") + ")"
                         for t in conf.targets.values())
     print(f"servicedown serve: listening on {scheme}://{conf.host}:{conf.port} (POST {WEBHOOK_PATH}, "

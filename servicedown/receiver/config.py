@@ -54,7 +54,7 @@ class Limits:
     body_bytes: int = 1 << 20  # a notification larger than this is refused (413)
     connections: int = 32  # connections served at once; more are answered 503 and closed
     timeout_s: float = 10.0  # a connection that sends nothing for this long is closed
-    run_timeout_s: float = 120.0  # one triage run, remediation included, at the most
+    restart_wait_s: float = 90.0  # after the runbook's restart, the wait for /health at the most
 
 
 @dataclass(frozen=True)
@@ -351,4 +351,5 @@ def _limits(doc: dict[str, Any], where: str) -> Limits:
         body_bytes=int(_number(raw.get("body_bytes", d.body_bytes), f"{here}.body_bytes", 1024, 64 << 20)),
         connections=int(_number(raw.get("connections", d.connections), f"{here}.connections", 1, 1024)),
         timeout_s=_number(raw.get("timeout_s", d.timeout_s), f"{here}.timeout_s", 0.5, 300),
-        run_timeout_s=_number(raw.get("run_timeout_s", d.run_timeout_s), f"{here}.run_timeout_s", 5, 3600))
+        restart_wait_s=_number(raw.get("restart_wait_s", d.restart_wait_s), f"{here}.restart_wait_s",
+                               5, 3600))

@@ -31,7 +31,6 @@ from servicedown.targets.base import Target
 from servicedown.triage import triage
 
 log = logging.getLogger("servicedown.receiver")
-REMEDIATION_WAIT_S = 90.0  # the restart's wait for /health, at the most
 
 
 @dataclass
@@ -129,8 +128,7 @@ class Runner:
         iid = self.store.claim_remediation(job.incidents, tc.remediate)
         if iid is None:
             return ""
-        r = restart_and_wait(tc.settings, target, timeout_s=min(REMEDIATION_WAIT_S,
-                                                                self.conf.limits.run_timeout_s))
+        r = restart_and_wait(tc.settings, target, timeout_s=self.conf.limits.restart_wait_s)
         self.store.add_event(iid, "remediation", {"action": redact(r.action)[:300], "healed": r.healed,
                                                   "seconds": round(r.seconds, 1)})
         return redact(r.message)

@@ -9,6 +9,7 @@ stack's Alertmanager delivers to.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import math
 import os
 import socket
 import ssl
@@ -231,8 +232,12 @@ def test_a_flood_of_1000_notifications_is_limited(stack: Stack, make, token: str
     assert len(incs) == 1 and accepted - 1 <= incs[0].repeats <= accepted - 1 + unanswered
     wait_for(lambda: httpx.get(f"{r.url}/healthz", timeout=5).json()["waiting_runs"] == 0, 90,
              what="the runs the flood asked for to end")
-    runs = len(triages(r.all()[0]))
-    assert 1 <= runs <= 4, runs
+    # One run at a time, and repeats join the waiting one: at most one run after another for as
+    # long as the flood lasted, whatever its size.
+    runs = triages(r.all()[0])
+    shortest = min(t["duration_s"] for t in runs)
+    assert 1 <= len(runs) <= 2 + took / shortest, (len(runs), took, shortest)
+    assert len(runs) * 5 <= max(accepted, 5), (len(runs), accepted)
     # Still answering, and the webhook's own budget was never spent by the unauthenticated half.
     assert httpx.get(f"{r.url}/healthz", timeout=5).status_code in (200, 503)
     time.sleep(1)
@@ -255,7 +260,10 @@ def test_prometheus_unreachable_the_triage_goes_on_and_says_so(stack: Stack, mak
         assert all(c["message"].startswith(f"Prometheus unreachable: http://127.0.0.1:{closed}")
                    for c in checks.values())
         assert "Prometheus unreachable" in doc["coverage"]["unchecked"]["monitoring"]
-        assert doc["verdict"] == "healthy"  # the other checks still ran
+        # The other checks still ran.
+        others = [c for c in doc["checks"] if not c["id"].startswith("monitoring.")]
+        assert sum(c["outcome"] in ("pass", "fail") for c in others) >= 20
+        assert next(c for c in others if c["id"] == "health.endpoint")["outcome"] == "pass"
         text = wait_for(lambda: next(iter(chat.texts()), None), 30, what="the summary posted")
         assert "Not checked: monitoring (Prometheus unreachable" in text
     finally:
@@ -267,7 +275,8 @@ def test_metrics_are_gauges_of_the_last_run_and_healthz_runs_nothing(stack: Stac
     empty = httpx.get(f"{r.url}/healthz", timeout=5)
     assert empty.status_code == 200 and empty.json()["targets"] == {"engine": None}
     assert r.post(notification(alert()), token).status_code == 202
-    r.wait_incident(triaged, 60, "the triage")
+    inc = r.wait_incident(triaged, 60, "the triage")
+    doc = r.triage(inc)
     text = httpx.get(f"{r.url}/metrics", timeout=5).text
     families = {f.name: f for f in text_string_to_metric_families(text)}
     ok = families["servicedown_check_ok"]
@@ -276,11 +285,18 @@ def test_metrics_are_gauges_of_the_last_run_and_healthz_runs_nothing(stack: Stac
     assert set(by_check) == set(all_checks())
     for check, spec in all_checks().items():
         assert by_check[check].labels == {"target": "engine", "check": check, "runbook_item": spec.runbook}
-    assert by_check["health.endpoint"].value == 1.0
+    outcomes = {c["id"]: c["outcome"] for c in doc["checks"]}
+    for check, sample in by_check.items():
+        if outcomes[check] in ("pass", "fail"):
+            assert sample.value == (1.0 if outcomes[check] == "pass" else 0.0), check
+        else:
+            assert math.isnan(sample.value), check  # skipped or errored: unknown, not 0
     assert families["servicedown_cause_score"].type == "gauge"
-    assert {s.labels["cause"] for s in families["servicedown_cause_score"].samples} == {c.id for c in CAUSES}
+    scores = {s.labels["cause"]: s.value for s in families["servicedown_cause_score"].samples}
+    assert set(scores) == {c.id for c in CAUSES}
+    assert {k: v for k, v in scores.items() if v} == {c["id"]: c["score"] for c in doc["causes"]}
     verdicts = {s.labels["verdict"]: s.value for s in families["servicedown_verdict"].samples}
-    assert verdicts == {"healthy": 1.0, "degraded": 0.0, "down": 0.0}
+    assert verdicts == {v: float(v == doc["verdict"]) for v in ("healthy", "degraded", "down")}
     hist = families["servicedown_run_duration_seconds"]
     assert hist.type == "histogram"
 
@@ -292,8 +308,8 @@ def test_metrics_are_gauges_of_the_last_run_and_healthz_runs_nothing(stack: Stac
     before = runs()
     for _ in range(10):
         health = httpx.get(f"{r.url}/healthz", timeout=5)
-        assert health.status_code == 200
-        assert health.json()["targets"]["engine"]["verdict"] == "healthy"
+        assert health.status_code == (503 if doc["verdict"] == "down" else 200)
+        assert health.json()["targets"]["engine"]["verdict"] == doc["verdict"]
     assert runs() == before == 1.0
 
 

@@ -203,3 +203,32 @@ def test_runs_break_at_gaps_and_first_exit_is_the_earliest_within_reach():
     restarted = (11, "restarted (a new process started)")
     assert promql.first_exit(up, started, after=10.5, within_s=60) == restarted
     assert promql.first_exit(up, None, after=10, within_s=1) is None
+
+
+def test_a_climb_and_exit_the_engine_came_back_from_is_history():
+    """An OOM kill minutes ago, the engine back up for a while, then down for another reason:
+    the old peak is not this incident."""
+    now = time.time()
+    doc = climb_then_gone(now - 120)  # the kill two minutes before the window's end
+    gone_at = max(t for t, v in doc["up\\|process_start"]["data"]["result"][0]["values"] if v == "0.0")
+    back = [(t, 1.0) for t in range(int(gone_at) + 2, int(now) - 10, 2)]
+    doc["up\\|process_start"] = matrix(({"__name__": "up", **ENGINE}, [
+        (t, float(v)) for t, v in doc["up\\|process_start"]["data"]["result"][0]["values"]
+        if t <= gone_at] + back))
+    results, _ = run(doc)
+    mem = results["monitoring.memory"]
+    assert mem.outcome is Outcome.PASS and "recovered since (the engine was back up for" in mem.message
+    assert mem.evidence["history"] and re.search(THEN_EXIT, mem.evidence["history"][0])
+
+
+def test_the_databases_series_recover_by_themselves():
+    now = time.time()
+    ts = [now - 100 + i for i in range(0, 101, 2)]
+    answers = {"pg_stat_activity": matrix((DB, [(t, 0.95 if t < now - 50 else 0.3) for t in ts])),
+               "pg_up": matrix((DB, [(t, 0.0 if t < now - 50 else 1.0) for t in ts]))}
+    results, _ = run(answers)
+    assert results["monitoring.pool"].outcome is Outcome.PASS
+    assert "recovered since (30% now)" in results["monitoring.pool"].message
+    assert results["monitoring.pg_up"].outcome is Outcome.PASS
+    answers["pg_up"] = matrix((DB, [(t, 0.0) for t in ts if t < now - 50]))  # no sample since
+    assert "no pg_up sample now" in run(answers)[0]["monitoring.pg_up"].message
