@@ -42,9 +42,8 @@ def journal(inc: Incident) -> list[JournalEntry]:
         elif e.event == "remediation":
             out.append(JournalEntry(name, "remediate", str(e.detail.get("action") or "restart"), e.at,
                                     e.at, "succeeded" if e.detail.get("healed") else "failed"))
-        elif e.event == "resolved" and inc.resolved_at is not None:
-            out.append(JournalEntry(name, "recover", "alert resolved", inc.resolved_at, inc.resolved_at,
-                                    "succeeded"))
+    # The resolution ends the firing window; it is not a recovery the report may read as every
+    # check passing: no check ran then.
     return out
 
 
@@ -54,7 +53,7 @@ def relabel(tl: timeline.Timeline) -> timeline.Timeline:
     for w in tl.windows:
         w.source = "incident"
     for e in tl.events:
-        if e.source == "chaos":
+        if e.source.startswith("chaos"):
             e.source = "incident"
             for old, new in words:
                 e.text = e.text.replace(old, new)

@@ -261,3 +261,28 @@ def test_summary_has_verdict_cause_evidence_and_steps_and_fits_a_chat():
     assert len(text) <= MAX_TEXT and all(len(line) <= 310 for line in lines)
     inc.resolved_at, inc.status = 233.0, "closed"
     assert "firing for 2m 13s" in resolved_summary(inc, "p")
+
+
+def test_the_incident_page_is_the_reports_with_the_incidents_timeline(tmp_path):
+    from servicedown.receiver import page
+    from servicedown.receiver.incidents import write_atomic
+    from servicedown.schema import IncidentEvent, iso
+
+    t = triage([CheckResult("running.state", "x", Outcome.FAIL, "not running: stopped on request",
+                            {"how": "stopped"})])
+    (tmp_path / "triage.json").write_text(json.dumps(t.to_json() | {"target": "compose 'x'",
+                                                                    "time": iso(1_800_000_010)}))
+    inc = Incident("20270115T080000Z-ServiceDown-1a2b3c4d", "k", "ServiceDown", "engine",
+                   status="closed", started_at=1_800_000_000, resolved_at=1_800_000_100,
+                   log=[IncidentEvent(1_800_000_001, "firing"),
+                        IncidentEvent(1_800_000_012, "triage", {"verdict": "down", "top_cause": "stopped",
+                                                                "checks": {"running.state": "fail"}}),
+                        IncidentEvent(1_800_000_101, "resolved")])
+    page.write(tmp_path, inc, write_atomic)
+    md = (tmp_path / "postmortem.md").read_text()
+    html = (tmp_path / "postmortem.html").read_text()
+    assert "alert firing: ServiceDown" in md and "alert resolved: ServiceDown" in md
+    assert "detected: triage: down, top cause stopped" in md
+    # An incident folder holds no chaos, load or coverage results: not listed as missing.
+    assert "chaos" not in md.lower() and 'id="missing"' not in html
+    assert "Stopped on request" in html
