@@ -244,6 +244,40 @@ def test_a_flood_of_1000_notifications_is_limited(stack: Stack, make, token: str
     assert r.post(body, token).status_code == 202
 
 
+def test_idle_and_trickling_connections_are_bounded(make) -> None:
+    r = make(29496, limits={"connections": 4, "timeout_s": 1})
+
+    def closed_within(sock: socket.socket, seconds: float, trickle: bool = False) -> bool:
+        """Whether the receiver closes it within `seconds` (a trickle sends a byte every 0.5 s)."""
+        sock.settimeout(0.5)
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                if trickle:
+                    sock.sendall(b"X")
+                if sock.recv(100) == b"":
+                    return True
+            except TimeoutError:
+                continue
+            except OSError:
+                return True
+        return False
+
+    idle = [socket.create_connection(("127.0.0.1", 29496), timeout=5) for _ in range(4)]
+    extra = socket.create_connection(("127.0.0.1", 29496), timeout=5)
+    try:
+        assert closed_within(extra, 2)  # beyond the limit: closed at once
+        assert all(closed_within(sock, 4) for sock in idle)  # silent for timeout_s
+        slow = socket.create_connection(("127.0.0.1", 29496), timeout=5)
+        slow.sendall(b"POST /alertmanager HTTP/1.1\r\nX-Slow: ")
+        assert closed_within(slow, 6, trickle=True)  # a trickle lives 3 timeouts at most
+        slow.close()
+    finally:
+        for sock in [*idle, extra]:
+            sock.close()
+    assert httpx.get(f"{r.url}/healthz", timeout=5).status_code == 200
+
+
 # --- Prometheus out of reach, metrics, /healthz ------------------------------------------------------------
 
 def test_prometheus_unreachable_the_triage_goes_on_and_says_so(stack: Stack, make, token: str) -> None:
