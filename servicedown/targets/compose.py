@@ -388,7 +388,9 @@ def _log_lines(text: str, started: float | None) -> list[LogLine]:
     """`docker logs -t` lines -> LogLines; a line at or after the last start is of the current
     run (a little slack: Docker stamps the start and the first line in the same instant)."""
     out = []
-    for raw in text.splitlines():
+    # Lines end at "\n" only: a log's other control characters (\r, \x0b, \x1c...) are its
+    # content, and Docker counts lines (its `tail`) by "\n".
+    for raw in text.removesuffix("\n").split("\n") if text else []:
         stamp, sep, rest = raw.partition(" ")
         when = _epoch(stamp) if sep and "T" in stamp and stamp[:1].isdigit() else None
         body = rest if when is not None else raw

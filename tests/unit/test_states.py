@@ -278,3 +278,8 @@ def test_restarted_after_a_crash_and_not_serving_yet_is_the_crash():
     assert how == states.CRASHED and "not yet past its healthcheck" in detail and not history
     fresh = doc(status="running", running=True, health="starting")
     assert compose._how(fresh["State"], True, False, 1.0, [], fresh)[0] == states.STARTING
+
+
+def test_docker_log_lines_end_at_newlines_only():
+    text = f"{iso(T0)} a\x0bb\x1cc\rd\n{iso(T0 + 1)} e\n"
+    assert [line.text for line in compose._log_lines(text, T0 - 1)] == ["a\x0bb\x1cc\rd", "e"]
