@@ -6,6 +6,7 @@ wheel (an on-call engineer's jump host).
     servicedown coverage RUNBOOK [--strict]  what each runbook item means and what covers it
     servicedown report [--reports-dir DIR]   the post-mortem page from reports/
     servicedown watch [options]              stay with the incident: checks on every platform event
+    servicedown serve [--config FILE]        the Alertmanager webhook receiver (docs/receiver.md)
 
 The suites run in this process through pytest.main with the project's settings
 (servicedown/suites) and plugins named up front, so options such as `--runbook PATH` are known
@@ -77,6 +78,12 @@ def watch(args: list[str]) -> int:
     return watch_main(args)
 
 
+def serve(args: list[str]) -> int:
+    from servicedown.receiver.app import main as serve_main
+
+    return serve_main(args)
+
+
 COMMANDS: dict[str, Command] = {
     "checks": Command("run the incident checks against a deployment (pytest options follow)",
                       pytest_suite("checks"), passthrough=True),
@@ -86,6 +93,7 @@ COMMANDS: dict[str, Command] = {
     "report": Command("write the post-mortem page from reports/", report),
     "watch": Command("watch the service through the incident: checks on every platform event, "
                      "the escalation clock, the incident timeline", watch),
+    "serve": Command("receive Alertmanager's alerts: triage each incident, serve /metrics", serve),
 }
 
 

@@ -98,6 +98,8 @@ class Settings:
     data_dir: str = ""  # empty = the engine's own QBITEL_DATA_DIR, else /var/lib/qbitel
     verify_tls: bool = False  # the service's own certificate is what we inspect
     remediate: bool = False
+    # The deployment's Prometheus (its alerts and series over the event window); empty = none named
+    prometheus_url: str = ""
 
     def __post_init__(self) -> None:
         if self.target not in TARGET_KINDS:
@@ -114,6 +116,11 @@ class Settings:
             _ = parts.port
         except ValueError as exc:
             raise SettingsError(f"--base-url '{redact(self.base_url)}': {exc}") from None
+        if self.prometheus_url:
+            prom = urlsplit(self.prometheus_url)
+            if prom.scheme not in ("http", "https") or not prom.hostname:
+                raise SettingsError(f"--prometheus-url '{redact(self.prometheus_url)}' is not an http(s) "
+                                    "URL with a host; use e.g. http://127.0.0.1:9090")
         # Values given directly (not through from_sources) are held to the same rules.
         problems = [problem(f"{flag(f.name)} {getattr(self, f.name)}", f.metadata["range"],
                             getattr(self, f.name), whole=type(f.default) is int)

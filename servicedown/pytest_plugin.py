@@ -36,6 +36,8 @@ HELP = {
     "db_host": "probe the database from here at this host (url target)",
     "log_lines": "recent log lines to scan (runbook: 100)",
     "remediate": "run the runbook's quick fix (platform restart) when the service is not healthy",
+    "prometheus_url": "the deployment's Prometheus: its alerts and series over the event window "
+                      "(the reference stack's: http://127.0.0.1:9090)",
 }
 
 

@@ -104,7 +104,8 @@ def test_healthy_stack_passes_every_check(stack, tmp_path):
     assert rc == 0, out
     assert doc["verdict"] == "healthy" and doc["causes"] == []
     assert not failed_checks(doc)
-    assert doc["coverage"]["unchecked"] == {}
+    # Only the monitoring area may be unchecked: these runs name no Prometheus.
+    assert set(doc["coverage"]["unchecked"]) <= {"monitoring"}
     assert "runbook triage" in out
     assert_no_secret(out + json.dumps(doc))
 
