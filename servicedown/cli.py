@@ -10,7 +10,9 @@ wheel (an on-call engineer's jump host).
 
 The suites run in this process through pytest.main with the project's settings
 (servicedown/suites) and plugins named up front, so options such as `--runbook PATH` are known
-before pytest picks its rootdir. A command is a row of COMMANDS: add one there.
+before pytest picks its rootdir. A command is a row of COMMANDS: add one there. Each command
+imports what it runs when it is chosen, so `servicedown --help` and one command do not pay for
+the others (pytest, the receiver's server, the platforms' clients).
 Exit codes: the command's own (pytest's for the suites); 2 for a usage error, one line on stderr.
 """
 
@@ -21,6 +23,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 PLUGINS = ("servicedown.pytest_plugin", "servicedown.report.pytest_html_extras",
            "servicedown.runbook.pytest_plugin")
@@ -51,8 +54,6 @@ def pytest_suite(name: str) -> Callable[[list[str]], int]:
 
 
 def _is_test_path(arg: str) -> bool:
-    from pathlib import Path
-
     p = Path(arg.split("::")[0])
     return p.suffix == ".py" or p.is_dir()
 

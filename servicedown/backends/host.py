@@ -59,7 +59,7 @@ class HostBackend:
     @property
     def host(self) -> Any:
         if self._host is None:
-            import testinfra
+            import testinfra  # half a second to import: only when a host is asked something
 
             try:
                 self._host = testinfra.get_host(self.spec)

@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -81,8 +82,6 @@ class SummaryConfig:
     @property
     def where(self) -> str:
         """The URL without its path and query, which may hold a secret."""
-        from urllib.parse import urlsplit
-
         parts = urlsplit(self.url)
         return f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
 
@@ -330,8 +329,6 @@ def _summary(doc: dict[str, Any], where: str, base: Path) -> SummaryConfig:
         except OSError as exc:
             raise ConfigError(f"{where}: summary.webhook_url_file cannot be read: {exc.strerror}") from None
     if url:
-        from urllib.parse import urlsplit
-
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(f"{where}: summary's webhook URL is not an http(s) URL with a host")

@@ -15,6 +15,7 @@ from servicedown.causes import CAUSES
 from servicedown.redact import clip, redact
 from servicedown.report.load import Inputs
 from servicedown.report.timeline import Timeline
+from servicedown.schema import epoch
 
 TODO = "_(to fill in)_"
 # The runbook's Prevention list, by the cause category it answers.
@@ -132,8 +133,6 @@ def _impact(inp: Inputs) -> list[str]:
 def users_saw(inp: Inputs) -> str:
     """The downtime from the incident timeline: from the first failure, on the platform's clock,
     to health that held (or to the end of watch, if it had not come back)."""
-    from servicedown.schema import epoch
-
     rec = next((e for e in reversed(inp.incident) if e.kind in ("recovery", "end")
                 and isinstance(e.data.get("downtime_s"), int | float)), None)
     if rec is None:

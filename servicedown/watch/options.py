@@ -14,7 +14,9 @@ from typing import Any
 from servicedown import config as cfg
 from servicedown.runbook.escalation import Escalation, read_escalation
 from servicedown.runbook.reader import RunbookError, read_runbook
+from servicedown.suites import suites_root
 from servicedown.watch.loop import Watcher, WatchOptions
+from servicedown.watch.view import make_view
 
 # name (a WatchOptions field, or one of EXTRA), help. Types and defaults are WatchOptions'.
 HELP: dict[str, str] = {
@@ -63,8 +65,6 @@ def add_pytest_options(group: Any) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    from servicedown.pytest_plugin import HELP as SETTINGS_HELP
-
     p = argparse.ArgumentParser(
         prog="servicedown watch",
         description="Watch the service through the incident: the checks, then the platform's events "
@@ -72,11 +72,11 @@ def parser() -> argparse.ArgumentParser:
                     "clock of the runbook, the quick fix with --remediate, and the incident timeline.")
     for name, kind, default in cfg.option_names():
         flag = "--" + name.replace("_", "-")
-        text = SETTINGS_HELP.get(name, name.replace("_", " ")) + f" [env {cfg.env_name(name)}]"
+        text = cfg.option_help(name, default)
         if kind is bool:
             p.add_argument(flag, dest=name, action="store_const", const=True, default=None, help=text)
         else:
-            p.add_argument(flag, dest=name, default=None, help=f"{text} [default: {default!r}]")
+            p.add_argument(flag, dest=name, default=None, help=text)
     for name, kind, default, text in table():
         _add(p.add_argument, "--" + name.replace("_", "-"), f"watch_{name}", kind, default, text)
     return p
@@ -110,8 +110,6 @@ def watch_options(values: dict[str, Any]) -> WatchOptions:
 
 
 def default_runbook() -> Path | None:
-    from servicedown.suites import suites_root
-
     path = suites_root() / "runbooks" / "qbitel-service-down.md"
     return path if path.is_file() else None
 
@@ -131,8 +129,6 @@ def load_runbook(runbook: str) -> tuple[Escalation, list[str]]:
 def start(settings_values: dict[str, Any], watch_values: dict[str, Any], runbook: str,
           plain: bool) -> int:
     """Check everything, then watch; bad input ends in one line on stderr and exit code 2."""
-    from servicedown.watch.view import make_view
-
     try:
         settings = cfg.from_sources(settings_values)
         opts = watch_options(watch_values)

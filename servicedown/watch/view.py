@@ -14,6 +14,12 @@ import time
 from datetime import UTC, datetime
 from typing import IO, Any
 
+from rich.console import Console, Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
 from servicedown.schema import TimelineEntry
 from servicedown.watch.loop import Snapshot
 
@@ -75,16 +81,12 @@ class LiveView:
     a second (the clock's resolution: more would cost CPU while nothing happens)."""
 
     def __init__(self, console: Any = None) -> None:
-        from rich.console import Console
-
         self.console = console or Console()
         self.snap: Snapshot | None = None
         self.lock = threading.Lock()
         self.live: Any = None
 
     def __enter__(self) -> LiveView:
-        from rich.live import Live
-
         self.live = Live(self, console=self.console, refresh_per_second=1, screen=False,
                          transient=False, redirect_stdout=True, redirect_stderr=True)
         self.live.__enter__()
@@ -112,11 +114,6 @@ class LiveView:
 def render(snap: Snapshot | None, now: float, height: int = 50) -> Any:
     """The screen; it fits `height` rows: one line per evidence and per change (cut, not
     wrapped), and as many changes as the rows left allow."""
-    from rich.console import Group
-    from rich.panel import Panel
-    from rich.table import Table
-    from rich.text import Text
-
     if snap is None or snap.triage is None:
         return Panel(Text("servicedown watch: first run of the checks..."), title="servicedown watch")
     tri, inc = snap.triage, snap.incident

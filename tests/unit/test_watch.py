@@ -16,15 +16,11 @@ from servicedown.watch.affected import AFFECTED, checks_for
 from servicedown.watch.incident import Backoff, Incident, failing_since, failure_times
 from servicedown.watch.options import UsageError, watch_options
 from servicedown.watch.record import TimelineWriter, read_timeline
-from servicedown.watch.sources import (
-    EventQueue,
-    WatchEvent,
-    docker_event,
-    health_signature,
-    pod_signature,
-    pod_words,
-    unit_props,
-)
+from servicedown.watch.sources import EventQueue, WatchEvent
+from servicedown.watch.sources.docker import docker_event
+from servicedown.watch.sources.health import health_signature
+from servicedown.watch.sources.journal import unit_props
+from servicedown.watch.sources.kube import pod_signature, pod_words
 
 T0 = 1_800_000_000.0
 

@@ -8,7 +8,9 @@ import time
 from collections import deque
 from typing import Any
 
+from servicedown.backends.docker import DockerBackend
 from servicedown.config import Settings
+from servicedown.targets.compose import PROJECT_LABEL
 from servicedown.watch.sources.base import Emit, Source, WatchEvent
 
 PING_S = 5.0  # the Docker engine is pinged this often while its stream is quiet
@@ -39,8 +41,6 @@ class DockerEvents(Source):
 
     def __init__(self, emit: Emit, settings: Settings) -> None:
         super().__init__(emit)
-        from servicedown.backends.docker import DockerBackend
-
         self.settings = settings
         self.backend = DockerBackend(timeout_s=5.0)  # its own connection: the stream holds one
         self.since = time.time() - 1.0  # resubscribing from the last event loses none
@@ -48,8 +48,6 @@ class DockerEvents(Source):
         self.stream: Any = None
 
     def follow(self) -> None:
-        from servicedown.targets.compose import PROJECT_LABEL
-
         self.backend.ping()
         self.stream = self.backend.stream_events({PROJECT_LABEL: self.settings.compose_project},
                                                  DOCKER_ACTIONS, since=self.since)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from servicedown.backends import http
 from servicedown.config import Settings
 from servicedown.healthy import health_state
 from servicedown.watch.sources.base import Emit, Source, WatchEvent
@@ -41,8 +42,6 @@ class HealthPulse(Source):
         self.last: tuple[Any, ...] | None = None
 
     def follow(self) -> None:
-        from servicedown.backends import http
-
         bound = min(self.settings.http_timeout_s, 2.0)
         url = self.settings.base + "/health"
         with http.make_client(bound, self.settings.verify_tls) as client:

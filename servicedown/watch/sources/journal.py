@@ -5,13 +5,16 @@ from __future__ import annotations
 import contextlib
 import os
 import selectors
+import shlex
 import signal
 import subprocess
 import threading
 import time
 from collections.abc import Iterator
 
+from servicedown.backends.host import HostBackend
 from servicedown.config import Settings
+from servicedown.targets.systemd_read import unit_id
 from servicedown.watch.sources.base import Emit, Source, WatchEvent
 
 HOST_SESSION_S = 300  # the follower on a systemd host ends after this and is started again
@@ -50,9 +53,6 @@ class JournalFollow(Source):
 
     def __init__(self, emit: Emit, settings: Settings) -> None:
         super().__init__(emit)
-        from servicedown.backends.host import HostBackend
-        from servicedown.targets.systemd_read import unit_id
-
         self.settings = settings
         self.unit = unit_id(settings.unit)
         self.backend = HostBackend(settings.host)
@@ -61,8 +61,6 @@ class JournalFollow(Source):
         self.props: dict[str, str] = {}
 
     def follow(self) -> None:
-        import shlex
-
         argv = self.backend.stream_argv(shlex.join(["sh", "-c", FOLLOW_SCRIPT, "sh", self.settings.unit,
                                                     str(HOST_SESSION_S)]))
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

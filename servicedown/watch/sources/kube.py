@@ -7,15 +7,16 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
+from servicedown.backends.kube import ApiError, KubeBackend
 from servicedown.config import Settings
+from servicedown.targets.kubernetes_pods import container_statuses, parse_time, pod_ready
 from servicedown.watch.sources.base import RETRY_S, Emit, Source, WatchEvent
 
 KUBE_WATCH_S = 30  # the API server ends each watch after this; it is then resumed
 
 def _k8s_time(*texts: Any) -> float | None:
-    from servicedown.targets.kubernetes_pods import parse_time
-
     times = [t.timestamp() for t in (parse_time(x) for x in texts if isinstance(x, str)) if t]
     return max(times) if times else None
 
@@ -23,8 +24,6 @@ def _k8s_time(*texts: Any) -> float | None:
 def pod_signature(pod: dict[str, Any]) -> tuple[Any, ...]:
     """What of a pod makes a difference to the checks: phase, readiness, restarts, why a
     container waits or ended, whether it is being deleted."""
-    from servicedown.targets.kubernetes_pods import container_statuses, pod_ready
-
     st = pod.get("status") or {}
     statuses = container_statuses(pod)
     waiting = tuple(sorted(str(((c.get("state") or {}).get("waiting") or {}).get("reason") or "")
@@ -38,8 +37,6 @@ def pod_signature(pod: dict[str, Any]) -> tuple[Any, ...]:
 
 def pod_time(pod: dict[str, Any]) -> float | None:
     """The latest time the pod's status records: a container's start or end, a condition."""
-    from servicedown.targets.kubernetes_pods import container_statuses
-
     st = pod.get("status") or {}
     texts: list[Any] = [c.get("lastTransitionTime") for c in st.get("conditions") or []]
     for c in container_statuses(pod):
@@ -64,8 +61,6 @@ class KubeWatch(Source):
 
     def __init__(self, emit: Emit, settings: Settings) -> None:
         super().__init__(emit)
-        from servicedown.backends.kube import KubeBackend
-
         self.settings = settings
         self.backend = KubeBackend(settings.kubeconfig, settings.check_timeout_s, settings.namespace)
         self.pods: dict[str, tuple[Any, ...]] = {}
@@ -73,8 +68,6 @@ class KubeWatch(Source):
 
     @property
     def ns_path(self) -> str:
-        from urllib.parse import quote
-
         return f"/api/v1/namespaces/{quote(self.settings.namespace)}"
 
     def follow(self) -> None:
@@ -96,8 +89,6 @@ class KubeWatch(Source):
                 seed: Callable[[list[dict]], None] | None) -> None:
         """List, then watch from the list's resourceVersion, resuming each time the API ends
         the watch; a 410 (the version is too old) lists again."""
-        from servicedown.backends.kube import ApiError
-
         doc = self.backend.get(path, query)
         self.mark(True)
         if seed is not None:
