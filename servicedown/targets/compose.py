@@ -366,10 +366,10 @@ def _how(st: dict[str, Any], running: bool, restarting: bool, uptime: float | No
         history = []
         if last is not None:
             word, _ = states.exit_state(last)
-            # Docker restarts after an exit it was not asked for; after a request, a start is
-            # someone's (when the request is no longer on record, it does not say who).
-            by = "docker (restart policy)" if not last.requested and word not in (
-                states.EXITED, states.STOPPED) else ""
+            # Docker restarts after an exit it was not asked for, as its policy says; after a
+            # request, or with no policy that covers the exit, a start is someone's (Docker's
+            # events do not say whose).
+            by = "docker (restart policy)" if _policy_restarts(policy, last) else ""
             history.append(states.history_line(last, word, by))
         since = states.clock(_epoch(st.get("StartedAt")))
         if (st.get("Health") or {}).get("Status") == "starting":
@@ -382,6 +382,13 @@ def _how(st: dict[str, Any], running: bool, restarting: bool, uptime: float | No
     if last is None:
         return states.EXITED, f"not running (status '{st.get('Status')}'), no exit recorded", []
     return (*states.exit_state(last), [])
+
+
+def _policy_restarts(policy: str, last: Exit) -> bool:
+    """Whether Docker's restart policy restarts after this exit (on-failure: non-zero only)."""
+    if last.requested or policy in ("", "no"):
+        return False
+    return policy != "on-failure" or last.code not in (0, None)
 
 
 def _log_lines(text: str, started: float | None) -> list[LogLine]:

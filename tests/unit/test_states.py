@@ -118,6 +118,20 @@ def test_a_running_container_after_a_crash_has_history_not_a_state():
     assert history and history[0].startswith("recovered: exit code 137") and "docker" in history[0]
 
 
+@pytest.mark.parametrize(("policy", "code", "by_docker"), [
+    ("unless-stopped", 137, True), ("always", 0, True), ("on-failure", 1, True),
+    ("on-failure", 0, False),  # on-failure leaves a clean exit alone: someone started it
+    ("no", 137, False),  # an OOM kill, then `docker start` by hand: never "by docker"
+])
+def test_who_started_it_again_follows_the_restart_policy(policy, code, by_docker):
+    d = doc(status="running", running=True, policy=policy)
+    exits = compose._exits(timeline(ev("start", T0 - 700), ev("die", T0 - 600, exitCode=str(code)),
+                                    ev("start", T0 - 599)), [], d, True)
+    _, _, history = compose._how(d["State"], True, False, 599.0, exits, d)
+    assert ("restarted by docker" in history[0]) is by_docker
+    assert by_docker or "started again" in history[0]
+
+
 def test_restarting_after_several_exits_is_a_loop():
     d = doc(status="restarting", running=True, restarting=True)
     exits = compose._exits(timeline(*[ev("die", T0 - i, exitCode="1") for i in (30, 20, 10)]), [], d, True)
