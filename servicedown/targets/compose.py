@@ -130,7 +130,7 @@ class ComposeTarget(Target):
         uptime = now - started if started and running else None
         timeline = self._timeline(doc["Id"], now)
         kernel = self.backend.kernel_oom_kills(doc["Id"], now - self.event_window_s)
-        exits = _exits(timeline, kernel or [], doc, running)
+        exits = _exits(timeline, kernel or [], doc, running, now - self.event_window_s)
         last = exits[-1] if exits else None
         oom_killed: bool | None = bool(st.get("OOMKilled")) or bool(last and last.oom)
         if kernel is None and running and exits and not any(e.oom for e in exits):
@@ -292,7 +292,7 @@ def _event_time(ev: dict[str, Any]) -> float | None:
 
 
 def _exits(timeline: list[tuple[dict[str, Any], str]], kernel: list[float], doc: dict[str, Any],
-           running: bool) -> list[Exit]:
+           running: bool, since: float | None = None) -> list[Exit]:
     """Every exit in the window, oldest first: a die, with the stop or kill that asked for it
     (a kill event shortly before), the OOM kill that caused it (an oom event or the kernel's
     line), and how long the run lasted (from the start before it)."""
@@ -322,12 +322,20 @@ def _exits(timeline: list[tuple[dict[str, Any], str]], kernel: list[float], doc:
             asked, oom_at = None, None
     st = doc.get("State") or {}
     down = not running and st.get("Status") in ("exited", "dead") and not st.get("Restarting")
+    finished, begun = _epoch(st.get("FinishedAt")), _epoch(st.get("StartedAt"))
     if down and not out:
         # The die event fell out of the window (or of the daemon's short event buffer, which
         # every exec fills): the container's own record.
-        finished, begun = _epoch(st.get("FinishedAt")), _epoch(st.get("StartedAt"))
         out.append(Exit(finished, st.get("ExitCode"), oom=bool(st.get("OOMKilled")),
                         ran_s=None if finished is None or begun is None else finished - begun))
+    if running and not out and finished and begun and finished <= begun and (
+            since is None or finished >= since):
+        # The run before this one ended in the window, but its die event is gone from the
+        # daemon's short buffer: the container's record keeps when (FinishedAt) and whether the
+        # kernel killed it for memory (OOMKilled, or the kernel's line at that time); a start
+        # resets the exit code.
+        oom = bool(st.get("OOMKilled")) or any(abs(k - finished) <= 3 for k in kernel)
+        out.append(Exit(finished, 137 if oom else None, oom=oom))
     policy = ((doc.get("HostConfig") or {}).get("RestartPolicy") or {}).get("Name") or "no"
     if down and out and not out[-1].requested and not out[-1].oom and policy in ("always",
                                                                                "unless-stopped"):
