@@ -74,7 +74,8 @@ def _history(ctx: Context, st: ServiceState) -> str:
     OOM kill at 20:07 does not explain a database cut at 20:12)."""
     if not st.history:
         return ""
-    settled = st.running and st.how == states.RUNNING and (st.uptime_s or 0) >= states.LOOP_RUN_S
+    settled = st.running and st.how in (states.RUNNING, states.STARTING) and \
+        (st.uptime_s or 0) >= states.LOOP_RUN_S
     return "; ".join(st.history) if settled or ctx.serving_now() else ""
 
 
@@ -123,7 +124,8 @@ def exit_code(ctx: Context) -> Finding:
         hint = " (SIGKILL, not the OOM killer: the platform recorded no OOM kill)"
     elif last.signal == 9:
         hint = " (SIGKILL: OOM killer or kill -9)"
-    return bad(f"last exit code {last.code}{hint} at {states.clock(last.at)}"
+    code = "unknown" if last.code is None else last.code  # a start resets it; the exit went unseen
+    return bad(f"last exit code {code}{hint} at {states.clock(last.at)}"
                + (f", result {st.result}" if st.result else ""), **_ev(st))
 
 

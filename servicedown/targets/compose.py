@@ -130,9 +130,13 @@ class ComposeTarget(Target):
         uptime = now - started if started and running else None
         timeline = self._timeline(doc["Id"], now)
         kernel = self.backend.kernel_oom_kills(doc["Id"], now - self.event_window_s)
-        exits = _exits(timeline, kernel or [], doc, running, now - self.event_window_s)
-        last = exits[-1] if exits else None
-        oom_killed: bool | None = bool(st.get("OOMKilled")) or bool(last and last.oom)
+        all_exits = _exits(timeline, kernel or [], doc, running, now - self.event_window_s)
+        # What ended a run that a lasting one followed is history: not counted as this incident.
+        since = states.settled_since(all_exits, started if running else None, uptime)
+        earlier, exits = states.split_settled(all_exits, since)
+        kernel_now = [k for k in kernel or [] if since is None or k >= since]
+        last = all_exits[-1] if all_exits else None
+        oom_killed: bool | None = bool(exits and (st.get("OOMKilled") or exits[-1].oom))
         if kernel is None and running and exits and not any(e.oom for e in exits):
             # Restarted since: OOMKilled was reset, and the event buffer may have lost the oom.
             oom_killed = None
@@ -142,6 +146,8 @@ class ComposeTarget(Target):
                           "container's memory cgroup")
         restarting = bool(st.get("Restarting"))
         how, how_detail, history = _how(st, running, restarting, uptime, exits, doc)
+        policy = ((doc.get("HostConfig") or {}).get("RestartPolicy") or {}).get("Name") or "no"
+        history = [_history_line(e, policy) for e in earlier[-3:]] + history
         hc = doc.get("HostConfig") or {}
         # A running container's ExitCode is reset; its last exit lives on in the die events.
         exit_code = st.get("ExitCode") if not running or last is None else last.code
@@ -156,7 +162,7 @@ class ComposeTarget(Target):
             oom_killed=oom_killed,
             uptime_s=uptime,
             events=events,
-            oom_events=max(sum(1 for e in exits if e.oom), len(kernel or [])),
+            oom_events=max(sum(1 for e in exits if e.oom), len(kernel_now)),
             die_events=sum(1 for e in exits if e.code not in (0, None) and not e.requested),
             pid=st.get("Pid") or None,
             how=how, how_detail=how_detail, started_at=started, last_exit=last, exits=exits,
@@ -373,14 +379,12 @@ def _how(st: dict[str, Any], running: bool, restarting: bool, uptime: float | No
     if running:
         history = []
         if last is not None:
-            word, _ = states.exit_state(last)
-            # Docker restarts after an exit it was not asked for, as its policy says; after a
-            # request, or with no policy that covers the exit, a start is someone's (Docker's
-            # events do not say whose).
-            by = "docker (restart policy)" if _policy_restarts(policy, last) else ""
-            history.append(states.history_line(last, word, by))
+            history.append(_history_line(last, policy))
         since = states.clock(_epoch(st.get("StartedAt")))
         if (st.get("Health") or {}).get("Status") == "starting":
+            if last is not None and last.requested:
+                return states.STARTING, (f"restarted on request ({last.requested}, started again "
+                                         f"at {since}), not yet past its healthcheck"), history
             if last is not None:
                 # Restarted after an exit, not serving yet: the exit is this incident.
                 word, text = states.exit_state(last)
@@ -390,6 +394,13 @@ def _how(st: dict[str, Any], running: bool, restarting: bool, uptime: float | No
     if last is None:
         return states.EXITED, f"not running (status '{st.get('Status')}'), no exit recorded", []
     return (*states.exit_state(last), [])
+
+
+def _history_line(last: Exit, policy: str) -> str:
+    # Docker restarts after an exit it was not asked for, as its policy says; after a request,
+    # or with no policy that covers the exit, a start is someone's (its events do not say whose).
+    by = "docker (restart policy)" if _policy_restarts(policy, last) else ""
+    return states.history_line(last, states.exit_state(last)[0], by)
 
 
 def _policy_restarts(policy: str, last: Exit) -> bool:

@@ -79,3 +79,26 @@ def test_the_kernels_line_marks_a_lost_run_end_as_an_oom_kill():
 ])
 def test_no_earlier_run_in_the_window_means_no_exit(finished, started):
     assert compose._exits([], [], container(finished, started, oom=True), True, since=T0 - 600) == []
+
+
+def test_a_run_that_lasted_makes_what_ended_before_it_history():
+    oom = Exit(T0 - 400, 137, oom=True, ran_s=30)  # ended a short run
+    restart = Exit(T0 - 20, 137, requested="docker stop at ...", ran_s=370)  # after a long one
+    since = states.settled_since([oom, restart], T0 - 10, 10.0)
+    assert since == T0 - 390
+    assert states.split_settled([oom, restart], since) == ([oom], [restart])
+    assert states.settled_since([oom], T0 - 10, 10.0) is None  # no run lasted: all of it counts
+
+
+def test_a_restart_on_request_is_starting_not_stopped():
+    d = container(T0 - 11, T0 - 10, oom=False, policy="unless-stopped")
+    d["State"]["Health"] = {"Status": "starting"}
+    stop = Exit(T0 - 11, 137, requested="docker stop at 20:39:44", ran_s=370)
+    how, detail, _ = compose._how(d["State"], True, False, 10.0, [stop], d)
+    assert how == states.STARTING and "restarted on request (docker stop" in detail
+
+
+def test_a_long_start_that_outlived_the_exit_makes_it_history():
+    # Up 90 s, still "starting" (its database is down): the exit before it is not this incident.
+    got = results(RanAfterAnOom(90.0, how=states.STARTING), ["running.exit_code"], FakeNetwork(UNHEALTHY))
+    assert got["running.exit_code"].outcome.value == "pass"
