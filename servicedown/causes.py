@@ -123,6 +123,8 @@ NETWORK = (r"timeout expired|timed out|temporary failure in name resolution|no r
 UNRESOLVABLE = r"cannot resolve|could not translate host|name or service not known|no-attempt"
 SHUTDOWN = r"database system is (?:shutting down|starting up)|terminating connection|rejecting"
 SLOW = r"slow|budget|timed out|timeout"
+# The name resolves nowhere because what it names is a stopped peer (database.reachable).
+PEER_DOWN = r"the database's path is down"
 DEAD_PORT = r"refused|nothing listens|closed the connection|reset by peer"
 # The platform recorded a kill request before the exit (docker kill, a stop that timed out).
 # or the platform, which records OOM kills, recorded none for a SIGKILL.
@@ -420,6 +422,8 @@ CAUSES: tuple[Cause, ...] = (
             # DATABASE_HOST names no host at all (a typo).
             fail("database.reachable", 3.0, UNRESOLVABLE),
             fail("logs.db_error", 2.0, UNRESOLVABLE, defining=True),
+            # ...unless the name is right and what it names is stopped.
+            fail("database.reachable", -3.0, PEER_DOWN),
             state_is(1.0, states.FAILED_AT_START, states.CRASH_LOOPING),
             passed("startup.secrets", -1.0),
             # A missing variable or TLS file explains a failed validation just as well.

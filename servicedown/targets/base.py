@@ -171,6 +171,12 @@ class Target(abc.ABC):
         return head_result(path, self.run_in_service(["head", "-c", str(max_bytes), "--", path],
                                                          timeout=5))
 
+    def peer_down(self, host: str) -> str | None:
+        """When a host name the service uses does not resolve: the sentence saying it is a peer
+        of this deployment that is not running (a stopped Compose service drops out of Docker's
+        DNS), else None (a name nothing here knows: a typo, or somewhere else)."""
+        return None
+
     def now(self) -> float:
         """The time on the platform's side (epoch seconds); recorded with its answers, so a
         replayed incident is judged at the moment it was recorded."""

@@ -108,6 +108,17 @@ class ComposeTarget(Target):
         return sorted({((d.get("Config") or {}).get("Labels") or {}).get(SERVICE_LABEL, "?")
                        for d in found})
 
+    def peer_down(self, host: str) -> str | None:
+        try:
+            found = self._containers(host)
+        except Exception:  # only used to tell a stopped peer from a typo
+            return None
+        if not found or container_status(found[0]) == "running":
+            return None
+        return (f"'{host}' is the service '{host}' of compose project "
+                f"'{self.settings.compose_project}', whose container {container_name(found[0])} "
+                f"is {container_status(found[0])}: a stopped service drops out of Docker's DNS")
+
     def missing_message(self, service: str) -> str:
         others = self._services_in_project()
         if others:
