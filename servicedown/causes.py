@@ -395,6 +395,7 @@ CAUSES: tuple[Cause, ...] = (
             fail("logs.db_error", 1.0, NETWORK),
             fail("logs.db_error", -2.0, f"{AUTH}|{SHUTDOWN}|{UNRESOLVABLE}"),
             fail("monitoring.alerts", 0.5, alert("DatabaseConnectionFailures")),
+            state_is(-3.0, states.DETACHED),  # cut at the engine's own end: that explains it
         ),
         resolution=(
             DB_CHECK,
@@ -523,6 +524,15 @@ CAUSES: tuple[Cause, ...] = (
         signals=(state_is(3.0, states.PAUSED),),
         resolution=(Step("Unfreeze it: `docker unpause qbitel-engine`; find who paused it in "
                          "`docker events`"),),
+        expected_fail=("running.state",), in_runbook=False,
+    ),
+    Cause(
+        "detached", "not-in-runbook", "Running on no network: reaches nothing, reached by nothing",
+        (),
+        signals=(state_is(3.0, states.DETACHED),),
+        resolution=(Step("Attach it again: `docker network connect <project>_default qbitel-engine`, "
+                         "or recreate it: `docker-compose up -d --force-recreate qbitel-engine` (a "
+                         "restart keeps it detached); find who disconnected it in `docker events`"),),
         expected_fail=("running.state",), in_runbook=False,
     ),
     Cause(

@@ -102,6 +102,8 @@ CAUSE_WORDS: dict[str, Words] = {
                       "scaled to zero", "stopped by", "scaled down"), ("stop",)),
     "killed": Words(("killed on request", "docker kill", "kill 9", "sigkill"), ("kill",)),
     "paused": Words(("docker pause", "paused", "frozen"), ()),
+    "detached": Words(("network disconnect", "disconnected from the network", "no network",
+                       "detached"), ("network",)),
     "absent": Words(("not deployed", "no container", "no pod", "deployment missing", "deleted"), ()),
     "http-errors": Words(("http 500", "http 5xx", "5xx", "internal server error", "500 error",
                           "failing every request"), ()),

@@ -23,6 +23,7 @@ EXITED = "exited"  # ended by itself with status 0: a server that should not end
 CRASH_LOOPING = "crash-looping"
 MISSING = "missing"  # no container, unit or pod at all
 PAUSED = "paused"  # frozen (docker pause): takes connections, answers nothing
+DETACHED = "detached"  # running on no network (docker network disconnect): reaches nothing
 # Kubernetes only
 SCALED_TO_ZERO = "scaled-to-zero"
 PARTIAL = "partial"  # some replicas serve, others fail
@@ -33,7 +34,7 @@ IMAGE_PULL = "image-pull"
 
 # Not serving, whatever the reason: the verdict is "down" when the state is one of these.
 DOWN_STATES = frozenset({STOPPED, KILLED, CRASHED, OOM_KILLED, FAILED_AT_START, EXITED,
-                         CRASH_LOOPING, MISSING, PAUSED, SCALED_TO_ZERO, NOT_READY, EVICTED,
+                         CRASH_LOOPING, MISSING, PAUSED, DETACHED, SCALED_TO_ZERO, NOT_READY, EVICTED,
                          UNSCHEDULABLE, IMAGE_PULL})
 # A run this short that ended non-zero ended at start (the engine validates before it serves).
 START_WINDOW_S = 30.0

@@ -36,7 +36,8 @@ def state(ctx: Context) -> Finding:
     if not st.exists:
         return bad(f"not running: {st.how_detail or 'the service does not exist'}", **_ev(st))
     if st.how in states.DOWN_STATES:
-        return bad(f"not running: {st.how_detail}", **_ev(st))
+        lead = "not serving" if st.running else "not running"
+        return bad(f"{lead}: {st.how_detail}", **_ev(st))
     if st.how == states.PARTIAL:
         return ok(f"running, partly: {st.how_detail}", **_ev(st))
     if st.how == states.STARTING:
@@ -74,7 +75,7 @@ def _history(ctx: Context, st: ServiceState) -> str:
     OOM kill at 20:07 does not explain a database cut at 20:12)."""
     if not st.history:
         return ""
-    settled = st.running and st.how in (states.RUNNING, states.STARTING) and \
+    settled = st.running and st.how not in (states.CRASH_LOOPING, states.PARTIAL) and \
         (st.uptime_s or 0) >= states.LOOP_RUN_S
     return "; ".join(st.history) if settled or ctx.serving_now() else ""
 

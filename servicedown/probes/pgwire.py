@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 PROBE_SOURCE = r'''
-import base64, hashlib, hmac, os, socket, struct, sys, time
+import base64, hashlib, hmac, os, socket, struct, sys, threading, time
 
 ACCEPTING, REJECTING, AUTH_FAILED, NO_RESPONSE, NO_ATTEMPT = (
     "accepting", "rejecting", "auth-failed", "no-response", "no-attempt")
@@ -50,6 +50,27 @@ class _Bounded:
 
     def close(self):
         self.sock.close()
+
+
+def _resolve(host, port, timeout):
+    """getaddrinfo within the bound: it takes no timeout, and with no reachable name server
+    (a container cut off every network) it waits 5 s a try."""
+    box = []
+
+    def ask():
+        try:
+            box.append(socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM))
+        except OSError as exc:
+            box.append(exc)
+
+    t = threading.Thread(target=ask, daemon=True)
+    t.start()
+    t.join(timeout)
+    if not box:
+        raise socket.timeout("resolving")
+    if isinstance(box[0], Exception):
+        raise box[0]
+    return box[0][0][4][0]
 
 
 def _recv(sock, n):
@@ -125,10 +146,16 @@ def pg_ping(host, port, user, db, timeout, password=None):
     start = time.monotonic()
     first = None  # seconds to the server's first answer
     try:
-        sock = _Bounded(socket.create_connection((host, int(port)), timeout=timeout),
-                        start + timeout)
+        addr = _resolve(host, int(port), timeout)
+        left = max(start + timeout - time.monotonic(), 0.1)
+        sock = _Bounded(socket.create_connection((addr, int(port)), timeout=left), start + timeout)
     except socket.gaierror as exc:
         return NO_ATTEMPT, "cannot resolve %s: %s" % (host, exc)
+    except socket.timeout as exc:
+        if str(exc) == "resolving":
+            return NO_RESPONSE, ("resolving %s did not finish within %.1fs: no name server answers "
+                                 "(is the service cut off its network?)" % (host, timeout))
+        return NO_RESPONSE, "connect to %s:%s timed out after %.1fs" % (host, port, timeout)
     except OSError as exc:
         return NO_RESPONSE, "connect to %s:%s failed: %s" % (host, port, exc)
     try:

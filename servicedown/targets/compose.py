@@ -379,6 +379,10 @@ def _how(st: dict[str, Any], running: bool, restarting: bool, uptime: float | No
     policy = ((doc.get("HostConfig") or {}).get("RestartPolicy") or {}).get("Name") or "no"
     if st.get("Paused"):
         return states.PAUSED, "paused (docker pause): the process is frozen and answers nothing", []
+    networks = (doc.get("NetworkSettings") or {}).get("Networks")
+    if running and not restarting and networks == {}:
+        return states.DETACHED, ("running, but attached to no network (docker network disconnect): "
+                                 "its published ports and its database are out of reach"), []
     if states.looping(exits, uptime, restarting):
         unasked = [e for e in exits if not e.requested]
         tail = f"; last: {states.exit_state(unasked[-1])[1]}" if unasked else ""

@@ -297,3 +297,12 @@ def test_restarted_after_a_crash_and_not_serving_yet_is_the_crash():
 def test_docker_log_lines_end_at_newlines_only():
     text = f"{iso(T0)} a\x0bb\x1cc\rd\n{iso(T0 + 1)} e\n"
     assert [line.text for line in compose._log_lines(text, T0 - 1)] == ["a\x0bb\x1cc\rd", "e"]
+
+
+def test_a_container_on_no_network_is_detached():
+    d = doc(status="running", running=True)
+    d["NetworkSettings"] = {"Networks": {}}
+    how, detail, _ = compose._how(d["State"], True, False, 300.0, [], d)
+    assert how == states.DETACHED and how in states.DOWN_STATES and "no network" in detail
+    d["NetworkSettings"] = {"Networks": {"qbitel_default": {}}}
+    assert compose._how(d["State"], True, False, 300.0, [], d)[0] == states.RUNNING

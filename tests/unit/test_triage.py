@@ -595,6 +595,10 @@ STATES = {
     "stopped": dict(running__state=state("stopped", "stopped on request (docker stop at 21:03:05)")),
     "killed": dict(running__state=state("killed", "killed on request (docker kill (signal 9))")),
     "paused": dict(running__state=state("paused", "paused (docker pause)")),
+    # The database out of reach too, as it is from a container on no network: still detached.
+    "detached": dict(running__state=state("detached", "running, but attached to no network"),
+                     database__reachable=(F, "from the engine's side, the database at toxiproxy:5432 "
+                                             "is no-response: resolving toxiproxy did not finish")),
     "absent": dict(running__exists=(F, "no container for service 'qbitel-engine'", {"how": "missing"}),
                    running__state=state("missing", "no container")),
     "crash-loop": dict(running__state=state("crash-looping", "crash-looping: 5 exit(s)")),
