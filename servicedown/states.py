@@ -98,6 +98,8 @@ def looping(exits: list[Exit], uptime_s: float | None, restarting: bool) -> bool
     unasked = [e for e in exits if not e.requested]
     if restarting and len(unasked) >= 2:
         return True
+    if exits and exits[-1].requested:
+        return False  # it ended on request, whatever came before: stopped, not looping
     return len(unasked) >= LOOP_EXITS and (uptime_s is None or uptime_s < LOOP_RUN_S)
 
 

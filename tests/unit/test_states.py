@@ -50,6 +50,9 @@ def test_a_sigkill_nobody_asked_for_says_so():
     ([Exit(T0 + i, 1) for i in range(3)], 10.0, False, True),
     ([Exit(T0 + i, 1) for i in range(3)], 600.0, False, False),  # settled since: history
     ([Exit(T0 + i, 0, requested="docker stop") for i in range(5)], 1.0, False, False),
+    # Three crashes, then a stop on request: stopped, not a loop.
+    ([Exit(T0 + i, 1) for i in range(3)] + [Exit(T0 + 5, 0, requested="systemctl stop")], None, False,
+     False),
 ])
 def test_looping(exits, uptime, restarting, loop):
     assert states.looping(exits, uptime, restarting) is loop
