@@ -17,6 +17,9 @@ WEAK_CHECKED = ("DATABASE_PASSWORD", "JWT_SECRET")
 
 OK, ERROR, CRITICAL = "ok", "error", "critical"
 
+# Variables whose values are secrets whatever the deployment calls them.
+SECRET_NAME_HINTS = ("PASSWORD", "SECRET", "KEY", "TOKEN", "CREDENTIAL")
+
 # What a target returns for a variable set from a secret store it must not read (a
 # Kubernetes secretKeyRef): present, but its value cannot be judged here.
 SECRET_REF = "<valueFrom reference present; value not read by design>"
@@ -24,6 +27,12 @@ SECRET_REF = "<valueFrom reference present; value not read by design>"
 
 def is_secret_ref(value: object) -> bool:
     return value == SECRET_REF
+
+
+def is_secret_name(name: str) -> bool:
+    """A variable whose value is to be masked everywhere (by its name alone)."""
+    upper = name.upper()
+    return any(h in upper for h in SECRET_NAME_HINTS)
 
 
 @dataclass(frozen=True)

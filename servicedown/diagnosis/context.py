@@ -11,12 +11,10 @@ from servicedown.config import Settings
 from servicedown.diagnosis import http
 from servicedown.probes import hostfacts, logscan
 from servicedown.redact import Redactor
+from servicedown.secrets import is_secret_name
 from servicedown.targets.base import ServiceState, Target
 
 T = TypeVar("T")
-
-# Variables whose values are secrets whatever the deployment calls them.
-_SECRET_NAME_HINTS = ("PASSWORD", "SECRET", "KEY", "TOKEN", "CREDENTIAL")
 
 
 class Context:
@@ -71,7 +69,7 @@ class Context:
                 env = self.environment() or {}
             except Exception:
                 env = {}
-            values = [v for k, v in env.items() if any(h in k.upper() for h in _SECRET_NAME_HINTS)]
+            values = [v for k, v in env.items() if is_secret_name(k)]
             return Redactor(values)
 
         return self.cached("redactor", build)

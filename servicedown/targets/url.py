@@ -6,7 +6,8 @@ which the checks report as skipped; the HTTP and (with --db-host) database check
 
 from __future__ import annotations
 
-from servicedown.targets.base import ExecResult, NotSupported, ServiceState, Target
+from servicedown.backends.command import CommandResult
+from servicedown.targets.base import NotSupported, ServiceState, Target
 
 
 class UrlTarget(Target):
@@ -24,7 +25,7 @@ class UrlTarget(Target):
     def environment(self) -> dict[str, str] | None:
         return None
 
-    def run_in_service(self, argv: list[str], timeout: float) -> ExecResult | None:
+    def run_in_service(self, argv: list[str], timeout: float) -> CommandResult | None:
         return None
 
     def restart(self) -> str:
