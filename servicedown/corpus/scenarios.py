@@ -1,0 +1,125 @@
+"""The corpus's scenarios as data: what is set up, on which kind of target, and the label
+(the truth, as whoever sets it up knows it; never the triage's answer).
+
+A compose scenario names a fault of the chaos catalogue (faults.py, messy.py) by kind and
+params, as an experiment does; the 17 experiments themselves are scenarios too, labelled with
+their runbook cause. `settle` is what must hold before the recording is taken, so that the
+label's verdict is true of the moment recorded: "unhealthy" (/health stops answering 200),
+"healthy" (it answers 200 again: only history is left), or a number of seconds.
+`window`: "incident" reads logs and events from the setup's start (the chaos harness's
+window); "all" reads them as `pytest checks/` does, whatever came before (stale evidence).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from servicedown.chaos.experiments import EXPERIMENTS
+
+KINDS = ("compose", "systemd", "kubernetes", "url")
+PROFILES = ("reference", "real-shape")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    id: str
+    title: str
+    verdict: str  # the label's verdict: healthy | degraded | down
+    causes: tuple[str, ...] = ()  # every runbook cause behind it; () = none can be named
+    kind: str = "compose"
+    fault: tuple[str, Mapping[str, Any]] | None = None  # (kind, params), chaos catalogue
+    baseline: str = "default"
+    settle: str | float = "unhealthy"
+    window: str = "incident"
+    settings: Mapping[str, Any] = field(default_factory=dict)  # overrides of the run's settings
+    profiles: tuple[str, ...] = PROFILES
+    note: str = ""
+
+    @property
+    def label_source(self) -> str:
+        return f"corpus scenario '{self.id}' (servicedown/corpus/scenarios.py)"
+
+
+# The verdict each experiment leaves when recorded, and what to wait for: crashes and OOM kills
+# heal by the restart policy (recorded once serving again, with their history), the others
+# hold until remediated.
+_EXPERIMENT_STATE: dict[str, tuple[str, str | float]] = {
+    "crash": ("degraded", "healthy"), "crash-loop": ("degraded", "healthy"),
+    "oom": ("degraded", "healthy"), "cpu": ("degraded", 2.0), "tls-expired": ("degraded", 1.0),
+}
+
+
+def _experiments() -> list[Scenario]:
+    out = []
+    for e in EXPERIMENTS:
+        verdict, settle = _EXPERIMENT_STATE.get(e.id, ("down", "unhealthy"))
+        out.append(Scenario(e.id, e.title, verdict, (e.cause,), fault=(e.fault, dict(e.params)),
+                            baseline=e.baseline, settle=settle,
+                            note=f"chaos experiment '{e.id}' ({e.fault}), set up by its fault"))
+    return out
+
+
+DB_DOWN = ("postgres-stop", {})
+MESSY: tuple[Scenario, ...] = (
+    Scenario("healthy", "a healthy stack", "healthy", settle=0.5),
+    Scenario("stale-evidence", "database errors in the logs from an earlier episode on the "
+             "same container, healthy since", "healthy",
+             fault=("healed", {"fault": DB_DOWN, "hold_s": 4}), settle=8.0, window="all",
+             settings={"event_window_s": 5},
+             note="the logs (not windowed) still hold the earlier episode's database errors; "
+                  "events are read over the last 5 s, after it"),
+    Scenario("blip-healed", "a 2 s break of the database link, healed before the run",
+             "healthy", fault=("healed", {"fault": ("proxy-disabled", {}), "hold_s": 2}),
+             settle="healthy"),
+    Scenario("compound-env-db", "the engine redeployed without JWT_SECRET while Postgres is "
+             "down", "down", ("missing-env", "db-down"),
+             fault=("compound", {"faults": [DB_DOWN, ("engine-env", {"unset": ["JWT_SECRET"]})]})),
+    Scenario("compound-disk-db", "the data volume full and Postgres down", "down",
+             ("disk-full", "db-down"), fault=("compound", {"faults": [("disk-fill", {}), DB_DOWN]})),
+    Scenario("db-down-during-restart", "Postgres stops while the engine is being restarted",
+             "down", ("db-down",), fault=("during-restart", {"fault": DB_DOWN})),
+    Scenario("stopped-on-purpose", "`docker stop` of the engine by an operator", "down", (),
+             fault=("engine-stop", {"how": "stop"}), settle=0.5,
+             note="a clean stop by a person is no runbook cause: nothing crashed"),
+    Scenario("killed-on-request", "`docker kill` of the engine (SIGKILL on request)", "down",
+             ("crash",), fault=("engine-stop", {"how": "kill"}), settle=0.5,
+             note="causes.py files a kill on request under crash (not the OOM killer)"),
+    Scenario("db-paused", "Postgres frozen with `docker pause` (a hung database)", "down",
+             ("db-down",), fault=("postgres-pause", {})),
+    Scenario("db-host-typo", "the engine redeployed with DATABASE_HOST=postgress (a typo)",
+             "down", ("db-network",), fault=("engine-env", {"set": {"DATABASE_HOST": "postgress"}}),
+             note="the name resolves nowhere: the path to the database is broken; db-network's "
+                  "resolution says to check DATABASE_HOST"),
+    Scenario("wrong-password-redeploy", "the engine redeployed with a DATABASE_PASSWORD the "
+             "database does not know, recorded a while later", "down", ("config-invalid",),
+             fault=("engine-env", {"replace": ["DATABASE_PASSWORD"]}), settle=6.0,
+             note="as experiment db-down-password, left longer: the engine's own retries fill "
+                  "its logs"),
+    Scenario("healthy-noisy", "a healthy engine after three runs of the checks and requests to "
+             "paths it does not serve", "healthy", fault=("noise", {"runs": 3}), settle=0.5,
+             window="all"),
+    Scenario("rerun-after-recovery", "the data volume filled, then freed and the engine "
+             "restarted (the runbook's fix): the checks run again", "healthy",
+             fault=("healed", {"fault": ("disk-fill", {}), "hold_s": 3, "restart": True}),
+             settle="healthy"),
+    Scenario("url-db-down", "only a URL (and the database's address): Postgres stopped",
+             "down", ("db-down",), kind="url", fault=DB_DOWN, settings={"db_host": "@postgres"},
+             note="the checker probes Postgres itself (--db-host); no platform access"),
+    Scenario("url-engine-stopped", "only a URL: the engine stopped, nothing answers", "down", (),
+             kind="url", fault=("engine-stop", {"how": "stop"}), settle=0.5,
+             note="with only a URL and no answer, no cause can be named: inconclusive is right"),
+    Scenario("url-healthy", "only a URL: a healthy engine", "healthy", kind="url", settle=0.5),
+)
+
+SCENARIOS: tuple[Scenario, ...] = tuple(_experiments()) + MESSY
+BY_ID = {s.id: s for s in SCENARIOS}
+
+
+def select(patterns: Iterable[str] | None, kinds: Iterable[str] | None = None) -> list[Scenario]:
+    pats = [p for p in (patterns or []) if p]
+    wanted = set(kinds or KINDS)
+    return [s for s in SCENARIOS if s.kind in wanted
+            and (not pats or any(fnmatch.fnmatchcase(s.id, p) for p in pats))]
