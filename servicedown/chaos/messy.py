@@ -32,7 +32,9 @@ def _healthy(stack: StackHost, what: str) -> None:
 
 
 class Compound(Fault[StackHost]):
-    """Several faults at once, injected in order; fixed and reverted in reverse order.
+    """Several faults at once, injected, fixed and reverted in the order given: list what the
+    others depend on first (the database before the engine's configuration), so that the
+    engine recreated by a later revert finds its database back.
     params: faults=[[kind, params], ...]"""
 
     kind = "compound"
@@ -50,12 +52,12 @@ class Compound(Fault[StackHost]):
         return {p.kind: p.inject(stack) for p in self.parts}
 
     def fix(self, stack: StackHost) -> dict[str, Any]:
-        return {p.kind: p.fix(stack) for p in reversed(self.parts)}
+        return {p.kind: p.fix(stack) for p in self.parts}
 
     def revert(self, stack: StackHost) -> dict[str, Any]:
         out: dict[str, Any] = {}
         errors = []
-        for p in reversed(self.parts):
+        for p in self.parts:
             try:
                 out[p.kind] = p.revert(stack)
             except Exception as exc:  # the others are reverted all the same

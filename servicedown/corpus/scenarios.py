@@ -114,7 +114,39 @@ MESSY: tuple[Scenario, ...] = (
     Scenario("url-healthy", "only a URL: a healthy engine", "healthy", kind="url", settle=0.5),
 )
 
-SCENARIOS: tuple[Scenario, ...] = tuple(_experiments()) + MESSY
+_SYSTEMD = ("reference",)  # the systemd host runs the engine image's default profile
+SYSTEMD: tuple[Scenario, ...] = (
+    Scenario("systemd-healthy", "a healthy unit on the systemd test host", "healthy", kind="systemd",
+             settle=0.5, profiles=_SYSTEMD),
+    Scenario("systemd-stopped", "`systemctl stop qbitel` by an operator", "down", (), kind="systemd",
+             settle=0.5, profiles=_SYSTEMD, note="a stop on purpose is no runbook cause"),
+    Scenario("systemd-db-down", "the PostgreSQL unit stopped", "down", ("db-down",), kind="systemd",
+             profiles=_SYSTEMD),
+    Scenario("systemd-wrong-password", "DATABASE_PASSWORD in the unit's EnvironmentFile changed, "
+             "the unit restarted", "down", ("config-invalid",), kind="systemd", profiles=_SYSTEMD,
+             note="the database refuses the password (causes.py: config-invalid)"),
+    Scenario("systemd-missing-env", "JWT_SECRET removed from the EnvironmentFile, the unit "
+             "restarted", "down", ("missing-env",), kind="systemd", profiles=_SYSTEMD),
+    Scenario("systemd-killed", "`kill -9` of the unit's main process (Restart=on-failure brings "
+             "it back)", "degraded", ("crash",), kind="systemd", settle="healthy",
+             profiles=_SYSTEMD, note="a SIGKILL by a person on cgroup v1: no OOM kill happened"),
+)
+
+KUBERNETES: tuple[Scenario, ...] = (
+    Scenario("k8s-healthy", "three ready pods, their logs, the service answering", "healthy",
+             kind="kubernetes", profiles=_SYSTEMD),
+    Scenario("k8s-oom-loop", "pods in CrashLoopBackOff, last terminated OOMKilled (137)", "down",
+             ("oom",), kind="kubernetes", profiles=_SYSTEMD),
+    Scenario("k8s-crash-loop", "pods in CrashLoopBackOff after exit 1 with a traceback", "down",
+             ("crash",), kind="kubernetes", profiles=_SYSTEMD),
+    Scenario("k8s-missing-secret", "pods in CreateContainerConfigError: the Secret lacks "
+             "jwt-secret", "down", ("missing-env",), kind="kubernetes", profiles=_SYSTEMD),
+    Scenario("k8s-image-pull", "pods in ImagePullBackOff (a bad image tag)", "down", (),
+             kind="kubernetes", profiles=_SYSTEMD,
+             note="a deploy that cannot start is no runbook cause: no cause can be named"),
+)
+
+SCENARIOS: tuple[Scenario, ...] = tuple(_experiments()) + MESSY + SYSTEMD + KUBERNETES
 BY_ID = {s.id: s for s in SCENARIOS}
 
 

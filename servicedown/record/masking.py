@@ -46,14 +46,18 @@ JUNK_KEY = b"-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY----
 
 
 def standin(value: str, index: int) -> str:
-    """A value of the same length with the same weak patterns; `index` makes it unique."""
+    """A value of the same length with the same weak patterns; `index` makes it unique.
+    A value made of nothing but weak words has no room for the mark: its words are kept in
+    another order (a different value, judged the same)."""
     lowered = value.lower()
-    body = STANDIN_MARK + "".join(w for w in WEAK_PATTERNS if w in lowered)
+    words = [w for w in WEAK_PATTERNS if w in lowered]
+    body = STANDIN_MARK + "".join(words)
     room = len(value) - len(body)
-    if room <= 0:
-        return body[: len(value)]
+    if room < 0:
+        other = "".join(reversed(words))
+        return other if len(other) == len(value) and other != lowered else body[: len(value)]
     tail = "".join(_FILLER[(index >> bit) & 1] for bit in range(8))
-    return body + ("x" * room + tail)[-room:]
+    return body + ("x" * room + tail)[-room:] if room else body
 
 
 def is_standin(value: str) -> bool:
