@@ -49,6 +49,8 @@ class Scenario:
 _EXPERIMENT_STATE: dict[str, tuple[str, str | float]] = {
     "crash": ("degraded", "healthy"), "crash-loop": ("degraded", "healthy"),
     "oom": ("degraded", "healthy"), "cpu": ("degraded", 2.0), "tls-expired": ("degraded", 1.0),
+    # The engine's pool keeps its connections: it serves while newcomers are refused.
+    "db-pool-exhausted": ("degraded", 2.0),
 }
 
 

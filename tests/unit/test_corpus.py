@@ -57,7 +57,8 @@ def test_replay_gives_the_pinned_results(path):
     got, want = inc.pin(run), incident.pinned
     outcomes = {k: v["outcome"] for k, v in got["checks"].items()}
     pinned = {k: v["outcome"] for k, v in want["checks"].items()}
-    changed = {k: f"{pinned.get(k)} -> {outcomes.get(k)} ({got['checks'].get(k, {}).get('message', '')[:160]})"
+    changed = {k: f"{pinned.get(k)} -> {outcomes.get(k)} "
+                  f"({got['checks'].get(k, {}).get('message', '')[:160]})"
                for k in set(outcomes) | set(pinned) if outcomes.get(k) != pinned.get(k)}
     assert not changed, f"check outcomes changed since recording (deliberate? {REPIN} {path.stem}): {changed}"
     assert (got["verdict"], got["causes"]) == (want["verdict"], want["causes"]), (

@@ -1,0 +1,131 @@
+"""The mutation score of the triage's rules: mutmut over servicedown/triage.py, causes.py and
+diagnosis/, with the unit suite (no Docker) as the killer.
+
+mutmut runs in a copy of the project under the cache (its mutants/ folder never touches the
+work tree), and its result is kept there keyed on a hash of everything that decides it (the
+mutated sources, the unit tests, the recorded corpus they replay, the mutmut version): a rerun
+without changes prints the stored figures at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench.common import ROOT
+
+MUTATED = ["servicedown/triage.py", "servicedown/causes.py", "servicedown/diagnosis/*"]
+COPIED = ["servicedown", "tests/__init__.py", "tests/support.py", "tests/report_samples.py",
+          "tests/unit", "tests/data", "docs", "runbooks", "checks", "loadtests", "pyproject.toml"]
+CACHE = Path(os.environ.get("SERVICEDOWN_CACHE") or Path.home() / ".cache" / "servicedown") / "mutation"
+RUN_TIMEOUT_S = float(os.environ.get("MUTATION_TIMEOUT_S", "5400"))
+CONFIG = """
+[tool.mutmut]
+source_paths = ["servicedown/"]
+only_mutate = {only}
+also_copy = {copy}
+pytest_add_cli_args_test_selection = ["tests/unit"]
+pytest_add_cli_args = ["-p", "no:cacheprovider", "-x", "-q", "-p", "no:randomly"]
+"""
+
+
+def _files(rel: str) -> list[Path]:
+    p = ROOT / rel
+    if p.is_file():
+        return [p]
+    return sorted(f for f in p.rglob("*") if f.is_file() and "__pycache__" not in f.parts)
+
+
+def key() -> str:
+    import mutmut
+
+    h = hashlib.sha256(f"mutmut {getattr(mutmut, '__version__', '?')} {sys.version}".encode())
+    for rel in COPIED:
+        for f in _files(rel):
+            h.update(str(f.relative_to(ROOT)).encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()[:20]
+
+
+def _workspace(where: Path) -> None:
+    if where.exists():
+        shutil.rmtree(where)
+    for rel in COPIED:
+        src, dst = ROOT / rel, where / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
+        elif src.exists():
+            shutil.copy2(src, dst)
+    with (where / "pyproject.toml").open("a") as fh:
+        fh.write(CONFIG.format(only=json.dumps(MUTATED),
+                               copy=json.dumps(["docs", "runbooks", "checks", "loadtests"])))
+
+
+def run(cache_key: str) -> dict:
+    """One mutmut run -> {"killed", "survived", "total", "score", "survivors", "seconds"}."""
+    where = CACHE / f"work-{cache_key}"
+    _workspace(where)
+    mutmut = Path(sys.executable).with_name("mutmut")
+    # The mutants' copy must be the one imported: nothing of the work tree on the path.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    start = time.monotonic()
+    try:
+        subprocess.run([str(mutmut), "run"], cwd=where, env=env, capture_output=True, text=True,
+                       timeout=RUN_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"mutmut did not finish within {RUN_TIMEOUT_S:.0f}s "
+                           "(MUTATION_TIMEOUT_S raises the bound)") from None
+    took = time.monotonic() - start
+    res = subprocess.run([str(mutmut), "results", "--all", "true"], cwd=where, env=env,
+                         capture_output=True, text=True, timeout=300)
+    status: dict[str, str] = {}
+    for line in res.stdout.splitlines():
+        name, _, state = line.strip().rpartition(": ")
+        if name and state:
+            status[name] = state
+    if not status:
+        raise RuntimeError(f"mutmut gave no results: {(res.stderr or res.stdout)[-500:]}")
+    killed = sum(s == "killed" for s in status.values())
+    counted = {n: s for n, s in status.items() if s in ("killed", "survived", "timeout",
+                                                       "suspicious", "no tests")}
+    caught = killed + sum(s == "timeout" for s in counted.values())
+    survivors = sorted(n for n, s in counted.items() if s in ("survived", "no tests"))
+    shutil.rmtree(where, ignore_errors=True)
+    return {"killed": caught, "total": len(counted), "survivors": survivors,
+            "states": _count(status), "seconds": round(took)}
+
+
+def _count(status: dict[str, str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for s in status.values():
+        out[s] = out.get(s, 0) + 1
+    return out
+
+
+def report(fresh: bool = False) -> list[str]:
+    CACHE.mkdir(parents=True, exist_ok=True)
+    k = key()
+    stored = CACHE / f"{k}.json"
+    if stored.exists() and not fresh:
+        result = json.loads(stored.read_text())
+        how = f"cached run of {result['seconds']}s (sources unchanged)"
+    else:
+        result = run(k)
+        stored.write_text(json.dumps(result, indent=1))
+        how = f"ran in {result['seconds']}s"
+    total, killed = result["total"], result["killed"]
+    score = 100 * killed / total if total else 0.0
+    lines = [f"mutation score {score:.0f}% ({killed} of {total} mutants killed; {how})",
+             "states: " + ", ".join(f"{k} {v}" for k, v in sorted(result["states"].items()))]
+    survivors = result["survivors"]
+    if survivors:
+        lines.append(f"survivors ({len(survivors)}): " + ", ".join(survivors[:40])
+                     + (" ..." if len(survivors) > 40 else ""))
+    return lines

@@ -1,0 +1,315 @@
+"""The checks' rules at their edges, on a made-up target (no platform): the thresholds, the
+restart-loop rule, the exit-code hints, and the triage's entry and verdict rules that a
+realistic incident alone does not pin down."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from servicedown.backends.command import CommandResult
+from servicedown.causes import Cause, fail, passed
+from servicedown.config import Settings
+from servicedown.diagnosis import database, resources, running, startup
+from servicedown.diagnosis.context import Context
+from servicedown.diagnosis.http import HttpAnswer
+from servicedown.model import CheckResult, Outcome
+from servicedown.probes.hostfacts import Disk, Facts
+from servicedown.targets.base import ServiceState, Target
+from servicedown.triage import triage, verdict
+
+
+class Made(Target):
+    """A target whose answers the test gives."""
+
+    kind = "made"
+
+    def __init__(self, settings: Settings, state: ServiceState | None = None,
+                 env: dict[str, str] | None = None, logs: list[str] | None = None,
+                 run: dict[str, CommandResult] | None = None) -> None:
+        super().__init__(settings)
+        self._state = state or ServiceState(exists=True, running=True, status="running")
+        self._env, self._logs, self._run = env, logs or [], run or {}
+
+    def describe(self) -> str:
+        return "made"
+
+    def state(self) -> ServiceState:
+        return self._state
+
+    def logs(self, lines: int) -> list[str]:
+        return self._logs[-lines:]
+
+    def environment(self) -> dict[str, str] | None:
+        return self._env
+
+    def run_in_service(self, argv: list[str], timeout: float) -> CommandResult | None:
+        return self._run.get(argv[0])
+
+    def run_in_database(self, argv: list[str], timeout: float) -> CommandResult | None:
+        return self._run.get("db:" + argv[0])
+
+    def restart(self) -> str:
+        return "no"
+
+    def now(self) -> float:
+        return 1_800_000_000.0
+
+
+class Net:
+    def __init__(self, answers: dict[str, HttpAnswer] | None = None,
+                 pg: tuple[str, str] = ("accepting", "ok")) -> None:
+        self.answers, self.pg = answers or {}, pg
+
+    def get(self, url: str) -> HttpAnswer:
+        return self.answers.get(url.rsplit(":8000", 1)[-1], HttpAnswer(url, 404))
+
+    def pg_ping(self, *args: Any) -> tuple[str, str]:
+        return self.pg
+
+    def close(self) -> None:
+        pass
+
+
+def ctx_of(target: Target | None = None, facts: Facts | None = None, **settings: Any) -> Context:
+    s = Settings(**settings)
+    ctx = Context(s, target or Made(s), network=Net())
+    if facts is not None:
+        ctx._values["facts"] = facts
+    return ctx
+
+
+def facts(**over: Any) -> Facts:
+    base = dict(pid_alive=True, fds=10, nofile_soft=100, cores=2, mem_usage=10, mem_limit=100,
+                mem_working_set=10, mem_failcnt=0, cpu_limit_cores=1.0, cpu_used_cores=0.1,
+                disks=[Disk("/", 1000, 100, 900, "/", 100, 10)], missing_paths=[])
+    base.update(over)
+    return Facts(**base)
+
+
+# --- resources: the thresholds are inclusive -----------------------------------------------------
+@pytest.mark.parametrize(("used", "outcome"), [(0.9, Outcome.FAIL), (0.89, Outcome.PASS)])
+def test_cpu_threshold_is_reached_at_its_value(used, outcome):
+    assert resources.cpu(ctx_of(facts=facts(cpu_used_cores=used))).outcome is outcome
+
+
+@pytest.mark.parametrize(("ws", "outcome"), [(90, Outcome.FAIL), (89, Outcome.PASS)])
+def test_memory_threshold_is_reached_at_its_value(ws, outcome):
+    assert resources.memory(ctx_of(facts=facts(mem_working_set=ws))).outcome is outcome
+
+
+@pytest.mark.parametrize(("fds", "outcome"), [(90, Outcome.FAIL), (89, Outcome.PASS)])
+def test_fd_threshold_is_reached_at_its_value(fds, outcome):
+    assert resources.fds(ctx_of(facts=facts(fds=fds))).outcome is outcome
+
+
+@pytest.mark.parametrize(("used_kb", "avail_kb", "inode_ratio", "outcome", "word"), [
+    (95_000, 5_000, 0.1, Outcome.FAIL, "is full"), (94_000, 6_000, 0.1, Outcome.PASS, ""),
+    (10, 1023, 0.1, Outcome.FAIL, "is full"), (10, 1024, 0.1, Outcome.PASS, ""),
+    (10, 50_000, 0.95, Outcome.FAIL, "out of inodes"), (10, 50_000, 0.94, Outcome.PASS, ""),
+])
+def test_disk_full_and_inode_rules(used_kb, avail_kb, inode_ratio, outcome, word):
+    disk = Disk("/var/lib/qbitel", 100_000, used_kb, avail_kb, "/data", 1000, int(inode_ratio * 1000))
+    f = resources.disk(ctx_of(facts=facts(disks=[disk])))
+    assert f.outcome is outcome and word in f.message
+
+
+def test_resource_checks_skip_when_nothing_runs_there_or_the_process_is_gone():
+    ctx = ctx_of()
+    ctx._values["facts"] = None
+    assert resources.cpu(ctx).outcome is Outcome.SKIP
+    assert "is gone" in resources.memory(ctx_of(facts=facts(pid_alive=False))).message
+    assert resources.cpu(ctx_of(facts=facts(cpu_used_cores=None))).outcome is Outcome.SKIP
+    assert resources.memory(ctx_of(facts=facts(mem_limit=None))).outcome is Outcome.PASS
+    assert resources.fds(ctx_of(facts=facts(nofile_soft=None))).outcome is Outcome.SKIP
+    assert resources.disk(ctx_of(facts=facts(disks=[]))).outcome is Outcome.SKIP
+
+
+# --- running: restarts, exit codes, OOM ----------------------------------------------------------
+def st(**over: Any) -> ServiceState:
+    base = dict(exists=True, running=True, status="running", restart_count=0, uptime_s=1000.0)
+    base.update(over)
+    return ServiceState(**base)
+
+
+def on(state: ServiceState) -> Context:
+    s = Settings()
+    return ctx_of(Made(s, state))
+
+
+@pytest.mark.parametrize(("state", "outcome", "words"), [
+    (st(restarting=True, restart_count=3), Outcome.FAIL, "restart loop"),
+    (st(die_events=2, events=["a", "b"]), Outcome.FAIL, "exited 2 time(s)"),
+    (st(restart_count=1, uptime_s=299.0), Outcome.FAIL, "up only 299s"),
+    (st(restart_count=1, uptime_s=300.0), Outcome.PASS, "restart count 1"),
+    (st(restart_count=0, uptime_s=5.0), Outcome.PASS, "restart count 0"),
+    (st(restart_count=2, uptime_s=None), Outcome.PASS, "restart count 2"),
+    (st(exists=False), Outcome.SKIP, "does not exist"),
+])
+def test_restart_loop_rule(state, outcome, words):
+    f = running.restarts(on(state))
+    assert f.outcome is outcome and words in f.message
+
+
+def test_exit_137_without_a_recorded_oom_kill_says_not_the_oom_killer():
+    killed = st(running=False, status="exited", exit_code=137, oom_killed=False, die_events=1,
+                events=["12:00:00 die exitCode=137"])
+    assert "not the OOM killer" in running.exit_code(on(killed)).message
+    for other in (dict(oom_killed=None), dict(oom_killed=True), dict(oom_events=1),
+                  dict(events=["events unavailable: no socket"]), dict(exit_code=139)):
+        msg = running.exit_code(on(st(**{**killed.__dict__, **other}))).message
+        assert "not the OOM killer" not in msg, other
+
+
+@pytest.mark.parametrize(("over", "outcome", "words"), [
+    (dict(), Outcome.PASS, "no exit recorded"),
+    (dict(running=False, exit_code=0), Outcome.PASS, "last exit code 0"),
+    (dict(running=False, exit_code=0, result="signal"), Outcome.FAIL, "result signal"),
+    (dict(running=False, exit_code=1), Outcome.FAIL, "exited with an error"),
+    (dict(running=False, exit_code=139), Outcome.FAIL, "segmentation fault"),
+    (dict(running=False, exit_code=143), Outcome.FAIL, "SIGTERM"),
+    (dict(die_events=1, exit_code=137, oom_killed=True), Outcome.FAIL, "OOM killer or kill -9"),
+])
+def test_exit_code_rule(over, outcome, words):
+    f = running.exit_code(on(st(**over)))
+    assert f.outcome is outcome and words in f.message
+
+
+@pytest.mark.parametrize(("over", "outcome"), [
+    (dict(oom_killed=True), Outcome.FAIL), (dict(oom_events=1, oom_killed=False), Outcome.FAIL),
+    (dict(oom_killed=None), Outcome.SKIP), (dict(oom_killed=False), Outcome.PASS),
+])
+def test_oom_rule(over, outcome):
+    assert running.oom_killed(on(st(**over))).outcome is outcome
+
+
+@pytest.mark.parametrize(("over", "outcome", "words"), [
+    (dict(exists=False), Outcome.FAIL, "does not exist"),
+    (dict(restarting=True, restart_count=4), Outcome.FAIL, "restarting"),
+    (dict(running=False, status="exited", exit_code=3), Outcome.FAIL, "last exit code 3"),
+    (dict(), Outcome.PASS, "running"),
+])
+def test_state_rule(over, outcome, words):
+    f = running.state(on(st(**over)))
+    assert f.outcome is outcome and words in f.message
+
+
+@pytest.mark.parametrize(("health", "outcome"), [
+    ("healthy", Outcome.PASS), ("starting", Outcome.FAIL), ("unhealthy", Outcome.FAIL), (None, Outcome.SKIP)])
+def test_platform_health_rule(health, outcome):
+    assert running.platform_health(on(st(health=health))).outcome is outcome
+
+
+# --- database ------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("used", "outcome"), [(36, Outcome.FAIL), (35, Outcome.PASS)])
+def test_connections_threshold(used, outcome):
+    s = Settings()
+    t = Made(s, run={"db:psql": CommandResult(0, f"{used} 40 3\n")})
+    assert database.connections(ctx_of(t)).outcome is outcome
+
+
+def test_connections_refused_is_exhaustion():
+    s = Settings()
+    t = Made(s, run={"db:psql": CommandResult(2, "", "FATAL:  sorry, too many clients already")})
+    f = database.connections(ctx_of(t))
+    assert f.outcome is Outcome.FAIL and "refuses new connections" in f.message
+
+
+@pytest.mark.parametrize(("rc", "outcome", "words"), [
+    (0, Outcome.PASS, "pg_isready"), (1, Outcome.FAIL, "rejecting"), (2, Outcome.FAIL, "no response"),
+    (3, Outcome.FAIL, "no attempt")])
+def test_pg_isready_codes(rc, outcome, words):
+    s = Settings()
+    t = Made(s, run={"db:pg_isready": CommandResult(rc, "")})
+    f = database.ready(ctx_of(t))
+    assert f.outcome is outcome and words in f.message
+
+
+def test_database_endpoint_comes_from_the_engines_environment():
+    s = Settings()
+    ctx = ctx_of(Made(s, env={"DATABASE_HOST": "db.internal", "DATABASE_PORT": "6543"}))
+    assert database._db_endpoint(ctx) == ("db.internal", 6543)
+    ctx = ctx_of(Made(s, env={"DATABASE_PORT": "x"}))
+    assert database._db_endpoint(ctx) == ("localhost", 5432)
+
+
+# --- startup: the validation verdict of the last start only ----------------------------------------
+def test_validation_reads_the_last_verdict_and_its_own_fail_lines():
+    lines = ["[CRITICAL] ✗ FAIL: Secret: JWT_SECRET - old", "❌ VALIDATION FAILED",
+             "[ERROR] ✗ FAIL: Database Config: DATABASE_PORT - Invalid", "❌ VALIDATION FAILED"]
+    f = startup.validation(ctx_of(Made(Settings(), logs=lines)))
+    assert f.outcome is Outcome.FAIL and "DATABASE_PORT" in f.message and "JWT_SECRET" not in f.message
+    ok = startup.validation(ctx_of(Made(Settings(), logs=lines + ["✅ VALIDATION PASSED"])))
+    assert ok.outcome is Outcome.PASS
+    assert startup.validation(ctx_of(Made(Settings(), logs=["hello"]))).outcome is Outcome.SKIP
+
+
+# --- triage: entry and verdict rules ---------------------------------------------------------------
+def R(cid: str, outcome: Outcome = Outcome.FAIL, message: str = "m", **ev: Any) -> CheckResult:
+    return CheckResult(cid, "x", outcome, message, ev)
+
+
+def test_a_cause_with_only_passing_signals_is_never_ranked():
+    only_pass = Cause("p", "database", "P", ("cause-3",), (passed("x.ok", 5), fail("x.other", 1)), (), ())
+    results = [R("x.ok", Outcome.PASS), R("x.unrelated")]
+    assert triage(results, (only_pass,)).causes == []
+    assert [c.id for c in triage(results + [R("x.other")], (only_pass,)).causes] == ["p"]
+
+
+def test_a_cause_with_a_failing_signal_of_negative_weight_only_is_never_ranked():
+    against = Cause("n", "database", "N", ("cause-3",), (passed("x.ok", 5), fail("x.bad", -1)), (), ())
+    assert triage([R("x.ok", Outcome.PASS), R("x.bad")], (against,)).causes == []
+
+
+@pytest.mark.parametrize(("status", "expected"), [
+    (500, "down"), (599, "down"), (499, "degraded"), (200, "degraded"), (None, "down")])
+def test_http_5xx_on_health_is_down(status, expected):
+    assert verdict([R("health.endpoint", status=status)]) == expected
+
+
+def test_a_failing_probe_other_than_health_is_degraded():
+    assert verdict([R("health.live", status=500)]) == "degraded"
+    assert verdict([R("running.state")]) == "down"
+    assert verdict([R("running.exists")]) == "down"
+    assert verdict([R("health.endpoint", Outcome.ERROR, status=500)]) == "healthy"
+
+
+# --- the chaos runner's detection: only the expected cause on top counts ---------------------------
+def _observe_with(tops: list[str]):
+    import time as _t
+
+    from servicedown.chaos.runner import Observation
+    from servicedown.model import RankedCause, Triage
+
+    seq = iter(tops)
+
+    def observe(only=None):
+        top = next(seq, tops[-1])
+        causes = [RankedCause(top, "x", top, 3.0, [], [])] if top else []
+        results = [R("database.ready")]
+        return Observation(results, Triage("down", causes, results), _t.monotonic())
+
+    return observe
+
+
+@pytest.mark.parametrize(("tops", "detected", "cause"), [
+    (["db-network", "db-network"], False, "db-network"),
+    (["db-network", "db-down"], True, "db-down"),
+    ([""], False, None),
+])
+def test_chaos_detection_needs_the_expected_cause_on_top(tops, detected, cause):
+    import time as _t
+
+    from servicedown.chaos.experiments import BY_ID
+    from servicedown.chaos.journal import Journal
+    from servicedown.chaos.results import ExperimentResult
+    from servicedown.chaos.runner import Bounds, Runner
+
+    runner = Runner(stack=None, journal=Journal(None), bounds=Bounds(detect_s=0.5, settle_s=0.0, pause_s=0.0))
+    runner.observe = _observe_with(tops)
+    exp = BY_ID["db-down"]
+    res = ExperimentResult(exp.id, exp.cause)
+    runner._detect(exp, res, _t.monotonic())
+    assert res.detected is detected
+    assert res.detected_cause == cause
