@@ -5,7 +5,8 @@ from __future__ import annotations
 import importlib
 import sys
 
-SECTIONS = ["bench.bench_stack", "bench.bench_checks", "bench.bench_parsers", "bench.bench_load"]
+SECTIONS = ["bench.bench_stack", "bench.bench_checks", "bench.bench_parsers", "bench.bench_load",
+            "bench.bench_monitoring"]
 
 
 def main() -> int:

@@ -13,6 +13,9 @@ ENGINE_IMAGE="${QBITEL_ENGINE_IMAGE:-qbitel-engine:local}"
 POSTGRES_IMAGE="${QBITEL_POSTGRES_IMAGE:-qbitel-postgres:local}"
 TOXIPROXY_IMAGE="${QBITEL_TOXIPROXY_IMAGE:-qbitel-toxiproxy:2.12.0}"
 SYSTEMD_IMAGE="${QBITEL_SYSTEMD_IMAGE:-qbitel-systemd:local}"
+PROMETHEUS_IMAGE="${QBITEL_PROMETHEUS_IMAGE:-qbitel-prometheus:local}"
+ALERTMANAGER_IMAGE="${QBITEL_ALERTMANAGER_IMAGE:-qbitel-alertmanager:local}"
+POSTGRES_EXPORTER_IMAGE="${QBITEL_POSTGRES_EXPORTER_IMAGE:-qbitel-postgres-exporter:local}"
 # One rootfs serves every image: the engine, Postgres and the systemd host.
 BASE_PACKAGES="python3,python3-venv,postgresql,postgresql-client,ca-certificates,procps,curl,openssl,iproute2,systemd,systemd-sysv,dbus"
 DOCKERD_LOG="$SERVICEDOWN_CACHE/dockerd.log"
@@ -178,6 +181,70 @@ wheelhouse() {
     cp -al "$dir" "$REPO_ROOT/compose/engine/.wheelhouse" 2>/dev/null || cp -a "$dir" "$REPO_ROOT/compose/engine/.wheelhouse"
 }
 
+# apt_resolve STATUS PACKAGE...: "name=version" of each package apt would install on a system whose
+# dpkg status is STATUS (the base image's), recommends left out.
+apt_resolve() {
+    local status="$1"; shift
+    timeout 120 apt-get -s -q -o Dir::State::status="$status" install --no-install-recommends "$@" \
+        2>"$status.err" | awk '/^Inst /{ print $2 "=" substr($3, 2) }'
+}
+
+# debs_for CONTEXT PACKAGE...: Debian packages, with the dependencies the base image lacks, into
+# CONTEXT/.debs for a Dockerfile to install offline. Resolved by this host's apt against the base
+# image's own dpkg status and fetched on the host (containers reach no mirror); cached per set.
+debs_for() {
+    local ctx="$1"; shift
+    [[ $ctx = /* ]] || ctx="$REPO_ROOT/$ctx"
+    local codename key dir wanted
+    key=$( (echo "$*"; image_label "$BASE_IMAGE") | sha256sum | cut -c1-16)
+    dir="$SERVICEDOWN_CACHE/debs-$key"
+    if [ ! -f "$dir/.complete" ]; then
+        codename=$(. /etc/os-release 2>/dev/null; echo "${VERSION_CODENAME:-unknown}")
+        [ "$codename" = bookworm ] && command -v apt-get >/dev/null \
+            || die "the monitoring images install Debian bookworm's packages, fetched with this host's apt, but this host is '$codename'" \
+                "run on Debian 12, or set QBITEL_PROMETHEUS_IMAGE, QBITEL_ALERTMANAGER_IMAGE and QBITEL_POSTGRES_EXPORTER_IMAGE to images you have"
+        step "fetching Debian packages: $*"
+        rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
+        timeout 60 docker run --rm --network none "$BASE_IMAGE" cat /var/lib/dpkg/status >"$dir.tmp/base.status" \
+            || die "could not read the package list of $BASE_IMAGE" "rebuild it: docker rmi $BASE_IMAGE, then run again"
+        wanted=$(apt_resolve "$dir.tmp/base.status" "$@")
+        if [ -z "$wanted" ] && [ "$(id -u)" = 0 ]; then
+            # Stale or missing package lists: refresh them once.
+            quiet_run 300 "$SERVICEDOWN_CACHE/logs/apt-update.log" apt-get update -q || true
+            wanted=$(apt_resolve "$dir.tmp/base.status" "$@")
+        fi
+        if [ -z "$wanted" ]; then
+            tail -n 5 "$dir.tmp/base.status.err" >&2
+            rm -rf "$dir.tmp"
+            die "apt could not resolve $* against $BASE_IMAGE (above)" "run 'apt-get update' as root and try again"
+        fi
+        # shellcheck disable=SC2086 # one word per package
+        (cd "$dir.tmp" && quiet_run 600 "$SERVICEDOWN_CACHE/logs/apt-download.log" \
+            apt-get download -q -o APT::Sandbox::User=root $wanted) \
+            || { rm -rf "$dir.tmp"; die "downloading $* failed (log above)" "check that Debian's package mirror is reachable"; }
+        rm -f "$dir.tmp/base.status" "$dir.tmp/base.status.err"
+        rm -rf "$dir" && mv "$dir.tmp" "$dir" && touch "$dir/.complete"
+    fi
+    rm -rf "$ctx/.debs" && mkdir -p "$ctx/.debs"
+    cp -al "$dir"/*.deb "$ctx/.debs/" 2>/dev/null || cp -a "$dir"/*.deb "$ctx/.debs/"
+}
+
+# Prometheus, Alertmanager and the Postgres exporter, each from Debian's own package.
+ensure_monitoring_images() {
+    if [ "$PROMETHEUS_IMAGE" = qbitel-prometheus:local ]; then
+        debs_for compose/prometheus prometheus
+        build_image "$PROMETHEUS_IMAGE" compose/prometheus
+    fi
+    if [ "$ALERTMANAGER_IMAGE" = qbitel-alertmanager:local ]; then
+        debs_for compose/alertmanager prometheus-alertmanager
+        build_image "$ALERTMANAGER_IMAGE" compose/alertmanager
+    fi
+    if [ "$POSTGRES_EXPORTER_IMAGE" = qbitel-postgres-exporter:local ]; then
+        debs_for compose/postgres-exporter prometheus-postgres-exporter
+        build_image "$POSTGRES_EXPORTER_IMAGE" compose/postgres-exporter
+    fi
+}
+
 ensure_images() {
     ensure_base_image
     if [ "$POSTGRES_IMAGE" = qbitel-postgres:local ]; then build_image "$POSTGRES_IMAGE" compose/postgres; fi
@@ -189,6 +256,7 @@ ensure_images() {
         wheelhouse
         build_image "$ENGINE_IMAGE" compose/engine
     fi
+    ensure_monitoring_images
 }
 
 ensure_systemd_image() {
@@ -206,9 +274,10 @@ main() {
             venv) ensure_venv ;;
             toxiproxy) ensure_toxiproxy ;;
             images) ensure_images ;;
+            monitoring-images) ensure_base_image; ensure_monitoring_images ;;
             systemd-image) ensure_systemd_image ;;
             print-venv) venv_dir ;;
-            *) die "unknown bootstrap step '$what'" "use one of: all packages docker venv toxiproxy images systemd-image" ;;
+            *) die "unknown bootstrap step '$what'" "use one of: all packages docker venv toxiproxy images monitoring-images systemd-image" ;;
         esac
     done
 }

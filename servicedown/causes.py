@@ -2,11 +2,18 @@
 
 Each cause names the runbook items it stands for, the check outcomes that point to it or away
 from it (signals, weighted), the resolution steps, and the expected detection that the chaos
-harness holds a fault of this cause to.
+harness holds a fault of this cause to. Rows marked `in_runbook=False` name situations the
+runbook has no cause for (a stop on request, HTTP 500 from a running engine, a pod the
+scheduler cannot place): an on-call engineer still needs them named.
 
 Weights: 3 = the check that measures this cause itself, 2 = strong corroboration,
 1-1.5 = a symptom this cause shares with a few others; negative = evidence against it.
-A `when` pattern narrows a signal to results whose message (or textual evidence) says so.
+A `when` pattern narrows a signal to results whose message (or textual evidence) says so; a
+`how` narrows it to a state of the service (states.py) as running.* checks report it.
+
+Defining evidence: a cause can be ranked first only when one of its defining signals matched,
+i.e. the check that measures it failed now, or its defining log line is in the current run.
+By default the signals of weight 3 define; `defining=True` marks others.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import re
 from dataclasses import dataclass
 from functools import cache
 
+from servicedown import states
 from servicedown.model import CheckResult, Outcome
 
 CATEGORIES: dict[str, str] = {  # id -> the runbook's heading (cause-1 .. cause-4)
@@ -22,6 +30,7 @@ CATEGORIES: dict[str, str] = {  # id -> the runbook's heading (cause-1 .. cause-
     "resource-exhaustion": "Resource Exhaustion",
     "database": "Database Connection Issues",
     "startup-failure": "Startup Failure",
+    "not-in-runbook": "Not in the runbook",
 }
 
 
@@ -31,9 +40,17 @@ class Signal:
     outcome: Outcome
     weight: float
     when: str | None = None  # regex, case-insensitive, searched in the result's text
+    how: tuple[str, ...] = ()  # the service's states (states.py) this signal is about
+    defining: bool | None = None  # None: weight >= 3
+
+    @property
+    def defines(self) -> bool:
+        return self.weight >= 3 if self.defining is None else self.defining
 
     def matches(self, result: CheckResult) -> bool:
         if result.id != self.check or result.outcome is not self.outcome:
+            return False
+        if self.how and result.evidence.get("how") not in self.how:
             return False
         return self.when is None or _compiled(self.when).search(result_text(result)) is not None
 
@@ -54,18 +71,26 @@ class Cause:
     resolution: tuple[Step, ...]
     expected_fail: tuple[str, ...]  # checks that must fail while this cause is injected
     expected_pass: tuple[str, ...] = ()  # checks that must stay green: they tell it apart
+    in_runbook: bool = True  # False: a situation the runbook names no cause for
 
     @property
     def resolution_text(self) -> list[str]:
         return [s.text for s in self.resolution]
 
 
-def fail(check: str, weight: float, when: str | None = None) -> Signal:
-    return Signal(check, Outcome.FAIL, weight, when)
+def fail(check: str, weight: float, when: str | None = None, how: tuple[str, ...] = (),
+         defining: bool | None = None) -> Signal:
+    return Signal(check, Outcome.FAIL, weight, when, how, defining)
 
 
-def passed(check: str, weight: float, when: str | None = None) -> Signal:
-    return Signal(check, Outcome.PASS, weight, when)
+def passed(check: str, weight: float, when: str | None = None, how: tuple[str, ...] = (),
+           defining: bool | None = None) -> Signal:
+    return Signal(check, Outcome.PASS, weight, when, how, defining)
+
+
+def state_is(weight: float, *how: str, defining: bool | None = None) -> Signal:
+    """The service is in one of these states (running.state says so, failing)."""
+    return Signal("running.state", Outcome.FAIL, weight, None, how, defining)
 
 
 @cache
@@ -92,8 +117,10 @@ def result_text(result: CheckResult) -> str:
 KILLED = r"\b137\b|sigkill|signal[ =:]*9\b|status=9|oom.kill"
 TOO_MANY = r"too.many.clients|remaining.connection.slots|53300|queuepool.limit|toomanyconnections"
 AUTH = r"password.authentication.failed|auth.failed|invalidpassword|pg_hba"
-NETWORK = (r"timeout expired|timed out|could not translate host|name or service not known"
-           r"|temporary failure in name resolution|no route to host|network is unreachable")
+NETWORK = (r"timeout expired|timed out|temporary failure in name resolution|no route to host"
+           r"|network is unreachable")
+# A host name that does not exist at all: the engine's setting (a typo), not the network.
+UNRESOLVABLE = r"cannot resolve|could not translate host|name or service not known|no-attempt"
 SHUTDOWN = r"database system is (?:shutting down|starting up)|terminating connection|rejecting"
 SLOW = r"slow|budget|timed out|timeout"
 # The platform recorded a kill request before the exit (docker kill, a stop that timed out).
@@ -135,19 +162,27 @@ RECREATE = Step(
     "qbitel` after editing the unit or its EnvironmentFile")
 
 
+# States that end a run: the cause is in what ended it, not in the state.
+ENDED = (states.CRASHED, states.FAILED_AT_START, states.CRASH_LOOPING, states.EXITED)
+ON_REQUEST = (states.STOPPED, states.KILLED, states.SCALED_TO_ZERO)
+
 CAUSES: tuple[Cause, ...] = (
     Cause(
         "crash", "application-crash", "The application crashed (uncaught exception)",
         ("cause-1", "cause-1.1"),
         signals=(
-            fail("logs.stack_trace", 2.5),
-            fail("running.exit_code", 1.0),
-            # Not running with nothing else to blame: the base explanation.
+            # A traceback in the current run, with the process gone after it or health failing.
+            fail("logs.stack_trace", 2.5, defining=True),
+            # A non-zero exit nobody asked for, and nothing else (OOM, validation) explains it.
+            state_is(3.0, states.CRASHED),
+            state_is(1.5, states.CRASH_LOOPING, states.FAILED_AT_START),
+            # Not running with nothing else to blame: the base explanation, never proof.
             fail("running.state", 1.5),
-            # Killed on request (docker kill / stop timeout), not by the kernel.
+            fail("running.exit_code", 1.0),
+            # Killed by a signal the platform did not record as an OOM kill.
             fail("running.exit_code", 2.0, KILL_REQUEST),
-            # A kill, or a traceback whose cause another row names, is not a bare crash.
             fail("running.exit_code", -1.0, KILLED),
+            # A kill, or a traceback whose cause another row names, is not a bare crash.
             fail("running.oom_killed", -2.0),
             fail("logs.oom", -1.0),
             fail("logs.disk_full", -1.0),
@@ -158,6 +193,7 @@ CAUSES: tuple[Cause, ...] = (
             fail("startup.env", -1.5),
             fail("startup.secrets", -1.5),
             fail("startup.tls", -1.5),
+            state_is(-3.0, *ON_REQUEST, states.OOM_KILLED),
         ),
         resolution=(
             LOGS,
@@ -176,11 +212,13 @@ CAUSES: tuple[Cause, ...] = (
         signals=(
             fail("running.oom_killed", 3.0),
             fail("logs.oom", 3.0),
-            fail("resources.memory", 2.0),
+            state_is(3.0, states.OOM_KILLED),
+            fail("resources.memory", 2.0, defining=True),
             # A kill by signal 9 that nobody asked for is the kernel's OOM killer's mark.
             fail("running.exit_code", 2.0, KILLED),
             fail("health.live", 1.0, r"memory"),
             fail("running.exit_code", -2.0, KILL_REQUEST),
+            state_is(-3.0, *ON_REQUEST),
         ),
         resolution=(
             MEMORY,
@@ -252,9 +290,10 @@ CAUSES: tuple[Cause, ...] = (
             fail("database.ready", -3.0, TOO_MANY),  # it answers: it is up, but full
             passed("database.ready", -3.0),
             fail("database.reachable", 1.0),
+            fail("database.reachable", 1.5, SHUTDOWN, defining=True),
             fail("health.database", 1.0),
             fail("logs.db_error", 1.0),
-            fail("logs.db_error", 2.0, SHUTDOWN),
+            fail("logs.db_error", 2.0, SHUTDOWN, defining=True),
         ),
         resolution=(
             DB_CHECK,
@@ -274,8 +313,9 @@ CAUSES: tuple[Cause, ...] = (
         signals=(
             fail("database.connections", 3.0),
             fail("logs.db_error", 3.0, TOO_MANY + r"|pool.{0,40}(?:exhausted|timeout|timed out)"),
-            fail("database.ready", 2.0, TOO_MANY),
-            fail("database.reachable", 2.0, TOO_MANY),
+            # The server itself says it is full: that defines it, whatever the count said.
+            fail("database.ready", 2.0, TOO_MANY, defining=True),
+            fail("database.reachable", 2.0, TOO_MANY, defining=True),
             fail("health.database", 1.0, TOO_MANY + r"|pool"),
         ),
         resolution=(
@@ -296,13 +336,15 @@ CAUSES: tuple[Cause, ...] = (
             fail("database.reachable", 3.0),
             passed("database.ready", 2.0),  # the database itself is fine
             fail("database.ready", -2.0),
-            # The server answered (full, shutting down, refused the password): the path works.
-            fail("database.reachable", -3.0, f"{TOO_MANY}|{AUTH}|{SHUTDOWN}"),
+            # The server answered (full, shutting down, refused the password): the path works;
+            # a name that does not resolve at all is the engine's setting, not the network.
+            fail("database.reachable", -3.0,
+                 f"{TOO_MANY}|{AUTH}|{SHUTDOWN}|refuses the engine|{UNRESOLVABLE}"),
             passed("database.reachable", -3.0),
             fail("health.database", 1.0),
             fail("logs.db_error", 1.0),
             fail("logs.db_error", 1.0, NETWORK),
-            fail("logs.db_error", -2.0, f"{AUTH}|{SHUTDOWN}"),
+            fail("logs.db_error", -2.0, f"{AUTH}|{SHUTDOWN}|{UNRESOLVABLE}"),
         ),
         resolution=(
             DB_CHECK,
@@ -322,10 +364,15 @@ CAUSES: tuple[Cause, ...] = (
             fail("startup.secrets", 3.0),
             fail("logs.config_error", 2.0),
             fail("logs.validation", 1.0),
-            fail("logs.validation", 1.5, WEAK_SHORT),
+            fail("logs.validation", 1.5, WEAK_SHORT, defining=True),
             fail("startup.validation", 1.0),
-            fail("logs.db_error", 2.0, AUTH),  # DATABASE_PASSWORD does not match the database
-            fail("database.reachable", 2.0, AUTH),
+            # DATABASE_PASSWORD the database refuses, seen from the engine's side or its log.
+            fail("logs.db_error", 2.0, AUTH, defining=True),
+            fail("database.reachable", 3.0, AUTH + r"|refuses the engine"),
+            # DATABASE_HOST names no host at all (a typo).
+            fail("database.reachable", 3.0, UNRESOLVABLE),
+            fail("logs.db_error", 2.0, UNRESOLVABLE, defining=True),
+            state_is(1.0, states.FAILED_AT_START, states.CRASH_LOOPING),
             passed("startup.secrets", -1.0),
             # A missing variable or TLS file explains a failed validation just as well.
             fail("startup.env", -1.0),
@@ -349,8 +396,9 @@ CAUSES: tuple[Cause, ...] = (
         signals=(
             fail("startup.env", 3.0),
             fail("logs.validation", 1.0),
-            fail("logs.validation", 1.5, MISSING),
+            fail("logs.validation", 1.5, MISSING, defining=True),
             fail("startup.validation", 1.0),
+            state_is(1.0, states.FAILED_AT_START, states.CRASH_LOOPING),
             passed("startup.env", -2.0),
         ),
         resolution=(
@@ -369,8 +417,9 @@ CAUSES: tuple[Cause, ...] = (
         signals=(
             fail("startup.tls", 3.0),
             fail("logs.tls_error", 3.0),
-            fail("logs.validation", 1.5, TLS),
+            fail("logs.validation", 1.5, TLS, defining=True),
             fail("startup.validation", 1.0, TLS),
+            state_is(1.0, states.FAILED_AT_START, states.CRASH_LOOPING),
             passed("startup.tls", -1.0),
         ),
         resolution=(
@@ -385,6 +434,166 @@ CAUSES: tuple[Cause, ...] = (
         ),
         expected_fail=("startup.tls",),
         expected_pass=("startup.env", "startup.secrets"),
+    ),
+    # --- situations the runbook names no cause for ----------------------------------------------
+    Cause(
+        "stopped", "not-in-runbook", "Stopped on request (docker stop, systemctl stop, scaled to 0)",
+        (),
+        signals=(
+            state_is(3.0, states.STOPPED, states.SCALED_TO_ZERO),
+            fail("running.exists", 3.0, how=(states.SCALED_TO_ZERO,)),
+        ),
+        resolution=(
+            Step("Ask who stopped it and why (a deploy, maintenance, a mistake): `docker events "
+                 "--since 1h --filter container=qbitel-engine`, `journalctl -u qbitel | grep "
+                 "Stopp`, `kubectl get deployment qbitel-engine -n qbitel` (replicas)"),
+            Step("Start it again when that is right: `docker-compose up -d qbitel-engine`, "
+                 "`systemctl start qbitel`, `kubectl scale deployment/qbitel-engine --replicas=3 "
+                 "-n qbitel`"),
+        ),
+        expected_fail=("running.state",), in_runbook=False,
+    ),
+    Cause(
+        "killed", "not-in-runbook", "Killed on request (docker kill, a kubelet kill)",
+        (),
+        signals=(state_is(3.0, states.KILLED),),
+        resolution=(
+            Step("Find who killed it: `docker events --since 1h --filter container=qbitel-engine` "
+                 "(a kill event names the signal), `kubectl get events -n qbitel "
+                 "--field-selector reason=Killing`"),
+            RESTART,
+        ),
+        expected_fail=("running.state",), in_runbook=False,
+    ),
+    Cause(
+        "paused", "not-in-runbook", "Frozen (docker pause): takes connections, answers nothing",
+        (),
+        signals=(state_is(3.0, states.PAUSED),),
+        resolution=(Step("Unfreeze it: `docker unpause qbitel-engine`; find who paused it in "
+                         "`docker events`"),),
+        expected_fail=("running.state",), in_runbook=False,
+    ),
+    Cause(
+        "absent", "not-in-runbook", "Not deployed: no container, unit or pod",
+        (),
+        signals=(fail("running.exists", 3.0, how=(states.MISSING,)),),
+        resolution=(
+            Step("Check the names the checks used (--compose-project/--service, --unit, "
+                 "--namespace/--selector) against `docker ps -a`, `systemctl list-units`, "
+                 "`kubectl get pods -A`; deploy it if it was removed"),
+        ),
+        expected_fail=("running.exists",), in_runbook=False,
+    ),
+    Cause(
+        "http-errors", "not-in-runbook", "Up, but failing every request (HTTP 5xx)",
+        (),
+        signals=(
+            fail("health.endpoint", 3.0, r"HTTP 50[0-24-9]"),
+            fail("health.endpoint", 1.0, r"HTTP 503"),
+            # The engine's 503 blames its database: the database rows explain it.
+            fail("health.database", -2.0),
+            fail("database.ready", -2.0),
+            fail("running.state", -3.0),  # not running at all: no request reaches it
+        ),
+        resolution=(
+            Step("See what every request hits: `curl -sv http://localhost:8000/health` and one API "
+                 "call; read the exception the engine logs for each request "
+                 "(`docker-compose logs --tail=100 qbitel-engine`)"),
+            Step("Roll back the last deploy if it started with it; a restart will not fix a bug "
+                 "that fails every request"),
+            RESTART,
+        ),
+        expected_fail=("health.endpoint",), in_runbook=False,
+    ),
+    Cause(
+        "port-dead", "not-in-runbook", "Process alive, HTTP port dead",
+        (),
+        signals=(
+            fail("health.endpoint", 3.0, r"refused|nothing listens|closed the connection"),
+            passed("running.state", 1.0),
+            fail("running.state", -3.0),  # not running: a dead port is no news
+        ),
+        resolution=(
+            LOGS,
+            Step("The process runs but does not listen on its HTTP port: look for \"Application "
+                 "startup failed\" in the logs (the real engine keeps running on gRPC when its REST "
+                 "server fails to start) and fix what it names; then restart"),
+            RESTART,
+        ),
+        expected_fail=("health.endpoint",), expected_pass=("running.state",), in_runbook=False,
+    ),
+    Cause(
+        "crash-loop", "not-in-runbook", "Crash-looping, and its logs do not say why",
+        (),
+        signals=(state_is(2.0, states.CRASH_LOOPING, defining=True),),
+        resolution=(
+            LOGS,
+            Step("Read the previous run's last lines: `docker logs --tail 50 qbitel-engine`, "
+                 "`kubectl logs --previous -l app=qbitel-engine -n qbitel`, `journalctl -u qbitel "
+                 "-n 50`"),
+            VALIDATION,
+        ),
+        expected_fail=("running.state",), in_runbook=False,
+    ),
+    Cause(
+        "partial", "not-in-runbook", "Some replicas fail while the others serve",
+        (),
+        signals=(fail("running.health", 3.0, how=(states.PARTIAL,)),),
+        resolution=(
+            Step("Describe the failing pods named above: `kubectl describe pod POD -n qbitel` and "
+                 "`kubectl logs --previous POD -n qbitel`; their own cause is in there"),
+            Step("Delete a pod stuck in a bad state so it is recreated: `kubectl delete pod POD -n "
+                 "qbitel`"),
+        ),
+        expected_fail=("running.health",), in_runbook=False,
+    ),
+    Cause(
+        "not-ready", "not-in-runbook", "Running, but failing its readiness probe",
+        (),
+        signals=(
+            state_is(3.0, states.NOT_READY),
+            fail("health.database", -1.0),
+        ),
+        resolution=(
+            Step("Read the probe's own failure: `kubectl describe pod -l app=qbitel-engine -n "
+                 "qbitel` (Events: Readiness probe failed ...), then `kubectl exec` a `curl -v "
+                 "localhost:8000/health`"),
+            DB_CHECK,
+        ),
+        expected_fail=("running.state",), in_runbook=False,
+    ),
+    Cause(
+        "evicted", "not-in-runbook", "Evicted by its node (the node ran low on a resource)",
+        (),
+        signals=(state_is(3.0, states.EVICTED),),
+        resolution=(
+            Step("Read the node's reason: `kubectl describe pod POD -n qbitel` (Status: Failed, "
+                 "Reason: Evicted, Message: The node was low on resource: ...)"),
+            Step("Give the pod requests that match its use, or more room on the nodes; a memory "
+                 "eviction is the runbook's memory exhaustion at the node's scale"),
+            MEMORY,
+        ),
+        expected_fail=("running.state",), in_runbook=False,
+    ),
+    Cause(
+        "unschedulable", "not-in-runbook", "Pending: the scheduler cannot place the pod",
+        (),
+        signals=(state_is(3.0, states.UNSCHEDULABLE),),
+        resolution=(
+            Step("Read the scheduler's reason: `kubectl get events -n qbitel --field-selector "
+                 "reason=FailedScheduling`; lower the pod's requests or add capacity"),
+        ),
+        expected_fail=("running.state",), in_runbook=False,
+    ),
+    Cause(
+        "image-pull", "not-in-runbook", "The image cannot be pulled",
+        (),
+        signals=(state_is(3.0, states.IMAGE_PULL),),
+        resolution=(
+            Step("Check the image name and tag, and the registry's credentials: `kubectl describe "
+                 "pod -l app=qbitel-engine -n qbitel` (Events: Failed to pull image ...)"),
+        ),
+        expected_fail=("running.state",), in_runbook=False,
     ),
 )
 

@@ -35,9 +35,9 @@ class Settings:
     selector: str = "app=qbitel-engine"
     deployment: str = "qbitel-engine"
     kubeconfig: str = ""
-    # Database, as the runbook's pg_isready names it
-    db_user: str = "qbitel_user"
-    db_name: str = "qbitel"
+    # Database; user and name empty = the engine's own DATABASE_USER / DATABASE_NAME
+    db_user: str = ""
+    db_name: str = ""
     db_host: str = ""  # checker's own connection (url target); empty = from the service's env
     db_port: int = 5432
     # Budgets and thresholds
@@ -55,7 +55,7 @@ class Settings:
     tls_warn_days: int = 14
     tls_cert_file: str = ""  # empty = TLS_CERT_FILE from the service's env
     tls_key_file: str = ""
-    data_dir: str = "/var/lib/qbitel"
+    data_dir: str = ""  # empty = the engine's own QBITEL_DATA_DIR, else /var/lib/qbitel
     verify_tls: bool = False  # the service's own certificate is what we inspect
     remediate: bool = False
 

@@ -88,7 +88,8 @@ class DockerBackend:
         return [c.attrs for c in found]
 
     def events(self, container_id: str, since: int, until: int,
-               actions: tuple[str, ...] = ("die", "oom", "kill")) -> list[dict[str, Any]]:
+               actions: tuple[str, ...] = ("start", "die", "oom", "kill", "stop", "pause",
+                                           "unpause")) -> list[dict[str, Any]]:
         """The container's events between two epoch seconds, oldest first."""
         stream = self.client.events(since=since, until=until, decode=True,
                                     filters={"type": "container", "event": list(actions),
@@ -96,12 +97,14 @@ class DockerBackend:
         return list(stream)
 
     def logs(self, container_id: str, tail: int | None = None, since: float | None = None,
-             timestamps: bool = False) -> str:
+             until: float | None = None, timestamps: bool = False) -> str:
         """stdout and stderr as `docker logs` prints them (with RFC 3339 times if asked)."""
         kwargs: dict[str, Any] = {"stdout": True, "stderr": True, "timestamps": timestamps,
                                   "tail": "all" if tail is None else tail}
         if since is not None:
             kwargs["since"] = float(since)
+        if until is not None:
+            kwargs["until"] = float(until)
         raw = self.client.api.logs(container_id, **kwargs)
         return raw.decode("utf-8", errors="replace")
 

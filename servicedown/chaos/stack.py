@@ -75,14 +75,17 @@ class StackConfig:
     data_dir_size: str = "16m"
     max_connections: int = 40  # small, so exhausting it takes 40 connections, not 200
     startup_timeout_s: float = 90.0
+    engine_profile: str = "reference"  # the engine's QBITEL_ENGINE_PROFILE: reference | real-shape
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> StackConfig:
-        """Image names from QBITEL_*_IMAGE, so CI with a registry can use upstream images."""
+        """Image names from QBITEL_*_IMAGE, so CI with a registry can use upstream images; the
+        engine's profile from QBITEL_ENGINE_PROFILE."""
         return cls(
             engine_image=_env("QBITEL_ENGINE_IMAGE", cls.engine_image, environ),
             postgres_image=_env("QBITEL_POSTGRES_IMAGE", cls.postgres_image, environ),
             toxiproxy_image=_env("QBITEL_TOXIPROXY_IMAGE", cls.toxiproxy_image, environ),
+            engine_profile=_env("QBITEL_ENGINE_PROFILE", cls.engine_profile, environ),
         )
 
 
@@ -155,6 +158,7 @@ class ChaosStack:
             "JWT_SECRET": make_secret("JWT_SECRET"),
             "ENCRYPTION_KEY": make_secret("ENCRYPTION_KEY"),
             "QBITEL_DATA_DIR": DATA_DIR,
+            "QBITEL_ENGINE_PROFILE": self.config.engine_profile,
             **ENGINE_TUNING,
         }
         default = EngineSpec("default", env)

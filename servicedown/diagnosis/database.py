@@ -1,36 +1,73 @@
 """Runbook Common Cause 3, "Database Connection Issues", and Resolution step 3.
 
 `database.ready` asks the database itself (the runbook's pg_isready inside the postgres
-service); `database.reachable` asks from the engine's side. Down from both sides means the
-database is down; ready but unreachable from the engine means the network between them.
+service); `database.reachable` asks from the engine's side, logging in with the engine's own
+credentials where its environment can be read. Down from both sides means the database is
+down; ready but unreachable from the engine means the network between them; reachable but
+refusing the engine's password means its configuration.
+
+Where the database is and who logs in come from the engine's own settings (DATABASE_HOST,
+PORT, USER, NAME) unless --db-host, --db-user or --db-name say otherwise: the checks ask the
+database the engine uses, as the engine asks it.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from servicedown.diagnosis.context import Context
-from servicedown.diagnosis.registry import Finding, bad, check, ok, skip
+from servicedown.diagnosis.registry import Finding, bad, check, not_applicable, ok, skip
 from servicedown.probes import pgwire
+from servicedown.secrets import is_secret_ref
+from servicedown.targets.base import NotSupported
 
 PG_ISREADY = "docker-compose exec postgres pg_isready -U qbitel_user -d qbitel"
 PROBE_TIMEOUT_S = 3.0
+DEFAULT_USER, DEFAULT_NAME = "qbitel_user", "qbitel"  # the engine's own defaults
+NO_DB_HOST = ("the database's address is not known here: pass --db-host (and --db-port) to probe "
+              "it from where the checks run")
 
 
-def _db_endpoint(ctx: Context) -> tuple[str, int]:
-    """The checker's --db-host if given, else where the engine looks (its own env)."""
-    if ctx.settings.db_host:
-        return ctx.settings.db_host, ctx.settings.db_port
-    env = ctx.environment() or {}
+@dataclass(frozen=True)
+class Database:
+    host: str
+    port: int
+    user: str
+    name: str
+    known: bool  # the address came from a setting or the engine's environment
+
+
+def database(ctx: Context) -> Database:
+    """The database the engine uses: flags first, then the engine's environment, then its
+    defaults."""
+    s = ctx.settings
     try:
-        port = int(env.get("DATABASE_PORT") or ctx.settings.db_port)
+        env = ctx.environment() or {}
+    except Exception:  # a platform that cannot tell: flags and defaults
+        env = {}
+    try:
+        port = int(s.db_port if s.db_host else env.get("DATABASE_PORT") or s.db_port)
     except ValueError:
-        port = ctx.settings.db_port
-    return env.get("DATABASE_HOST") or "localhost", port
+        port = s.db_port
+    host = s.db_host or env.get("DATABASE_HOST", "")
+    return Database(host or "localhost", port, s.db_user or env.get("DATABASE_USER") or DEFAULT_USER,
+                    s.db_name or env.get("DATABASE_NAME") or DEFAULT_NAME, bool(host))
+
+
+def _checker_probe(ctx: Context, db: Database) -> Finding:
+    """The same probe from where the checks run (a URL-only target, given --db-host)."""
+    verdict, detail = ctx.network.pg_ping(db.host, db.port, db.user, db.name, PROBE_TIMEOUT_S)
+    ev = {"from": "checker", "probe": f"{db.host}:{db.port}", "verdict": verdict}
+    if verdict == pgwire.ACCEPTING:
+        return ok(f"from where the checks run: {detail}", **ev)
+    return bad(f"from where the checks run, the database at {db.host}:{db.port} is {verdict}: "
+               f"{detail}", **ev)
 
 
 @check("database.ready", "cause-3.1,resolution-3", "the database is ready (pg_isready)", PG_ISREADY)
 def ready(ctx: Context) -> Finding:
-    s = ctx.settings
-    argv = ["pg_isready", "-U", s.db_user, "-d", s.db_name, "-t", str(int(PROBE_TIMEOUT_S))]
+    db = database(ctx)
+    argv = ["pg_isready", "-U", db.user, "-d", db.name, "-t", str(int(PROBE_TIMEOUT_S))]
     res = ctx.target.run_in_database(argv, timeout=PROBE_TIMEOUT_S + 3)
     if res is not None:
         out = (res.stdout + res.stderr).strip()[:300]
@@ -42,33 +79,38 @@ def ready(ctx: Context) -> Finding:
         return bad(f"database not ready: {out or meaning} (pg_isready rc={res.rc}"
                    + (f": {meaning})" if meaning else ")"), **ev)
     if not ctx.settings.db_host:
-        return skip("this target cannot run pg_isready where the database runs; "
-                    "give --db-host/--db-port to probe it from here")
-    host, port = _db_endpoint(ctx)
-    verdict, detail = ctx.network.pg_ping(host, port, s.db_user, s.db_name, PROBE_TIMEOUT_S)
-    ev = {"probe": f"{host}:{port}", "verdict": verdict}
-    return ok(detail, **ev) if verdict == "accepting" else bad(f"database {verdict}: {detail}", **ev)
+        return skip("this target cannot run pg_isready where the database runs; " + NO_DB_HOST)
+    return _checker_probe(ctx, db)
 
 
 @check("database.reachable", "cause-3.3", "the database answers from the engine's side")
 def reachable(ctx: Context) -> Finding:
-    s = ctx.settings
-    host, port = _db_endpoint(ctx)
-    ev: dict = {"from": "engine", "endpoint": f"{host}:{port}"}
-    res = ctx.target.run_in_service(
-        pgwire.probe_argv(host, port, s.db_user, s.db_name, PROBE_TIMEOUT_S),
-        timeout=PROBE_TIMEOUT_S + 3)
+    db = database(ctx)
+    ev: dict = {"from": "engine", "endpoint": f"{db.host}:{db.port}", "user": db.user}
+    source = _password_source(ctx)
+    ev["logged_in_as_the_engine"] = bool(source)
+    try:
+        res = ctx.target.run_in_service(
+            pgwire.probe_argv(db.host, db.port, db.user, db.name, PROBE_TIMEOUT_S, source),
+            timeout=PROBE_TIMEOUT_S + 3)
+    except NotSupported:
+        if ctx.settings.db_host:
+            return _checker_probe(ctx, db)
+        return skip("this target cannot run commands on the engine's side; " + NO_DB_HOST, **ev)
     if res is not None and res.rc in (0, 2):
         verdict, _, detail = res.stdout.strip().partition("\t")
         ev["verdict"] = verdict
-        if verdict == "accepting":
+        if verdict == pgwire.ACCEPTING:
             return ok(f"from the engine's side: {detail}", **ev)
-        return bad(f"from the engine's side, the database at {host}:{port} is {verdict}: {detail}",
-                   **ev)
+        if verdict == pgwire.AUTH_FAILED:
+            return bad(f"from the engine's side, the database at {db.host}:{db.port} answers but "
+                       f"refuses the engine's credentials: {detail}", **ev)
+        return bad(f"from the engine's side, the database at {db.host}:{db.port} is {verdict}: "
+                   f"{detail}", **ev)
     if res is not None:
         # No python3 where the service runs: fall back to pg_isready there, if it exists.
         res2 = ctx.target.run_in_service(
-            ["pg_isready", "-h", host, "-p", str(port), "-U", s.db_user, "-d", s.db_name,
+            ["pg_isready", "-h", db.host, "-p", str(db.port), "-U", db.user, "-d", db.name,
              "-t", str(int(PROBE_TIMEOUT_S))], timeout=PROBE_TIMEOUT_S + 3)
         if res2 is not None and res2.rc in (0, 1, 2, 3):
             out = (res2.stdout + res2.stderr).strip()[:300]
@@ -77,11 +119,20 @@ def reachable(ctx: Context) -> Finding:
             return bad(f"from the engine's side: {out}", **ev)
         return skip(f"no way to probe from the engine's side (rc={res.rc}: "
                     f"{res.stderr.strip()[:150]})", **ev)
-    if s.target == "url" and s.db_host:
-        verdict, detail = ctx.network.pg_ping(host, port, s.db_user, s.db_name, PROBE_TIMEOUT_S)
-        ev["from"] = "checker"
-        return ok(detail, **ev) if verdict == "accepting" else bad(detail, **ev)
-    return skip("the engine is not running, so its side cannot be probed", **ev)
+    return not_applicable("the engine is not running: there is no engine side to probe from", **ev)
+
+
+def _password_source(ctx: Context) -> str:
+    """Where the probe on the engine's side finds the engine's password ('' when the engine has
+    none that could be read): the value itself never leaves the engine's side."""
+    try:
+        env = ctx.environment() or {}
+    except Exception:
+        return ""
+    value = env.get("DATABASE_PASSWORD")
+    if not value and not is_secret_ref(value):
+        return ""
+    return ctx.target.env_source("DATABASE_PASSWORD")
 
 
 CONNECTIONS_SQL = ("select count(*), current_setting('max_connections'), "
@@ -92,8 +143,9 @@ CONNECTIONS_SQL = ("select count(*), current_setting('max_connections'), "
 @check("database.connections", "cause-3.2", "connections in use below max_connections")
 def connections(ctx: Context) -> Finding:
     s = ctx.settings
+    db = database(ctx)
     res = ctx.target.run_in_database(
-        ["psql", "-X", "-At", "-F", " ", "-U", s.db_user, "-d", s.db_name, "-c", CONNECTIONS_SQL],
+        ["psql", "-X", "-At", "-F", " ", "-U", db.user, "-d", db.name, "-c", CONNECTIONS_SQL],
         timeout=PROBE_TIMEOUT_S + 3)
     if res is None:
         return skip("this target cannot query the database where it runs")
@@ -101,7 +153,7 @@ def connections(ctx: Context) -> Finding:
     if "too many clients" in out or "remaining connection slots" in out:
         return bad(f"the database refuses new connections: {out[:200]}", output=out[:300])
     if not res.ok:
-        return skip(f"cannot query pg_stat_activity (rc={res.rc}): {out[:200]}")
+        return skip(f"cannot query pg_stat_activity as {db.user} (rc={res.rc}): {out[:200]}")
     try:
         used, max_conn, reserved = (int(x) for x in out.split()[:3])
     except ValueError:

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from servicedown.diagnosis.context import Context
 from servicedown.diagnosis.registry import Finding, bad, check, ok
+from servicedown.healthy import is_healthy
 from servicedown.probes import logscan
+from servicedown.states import clock
+from servicedown.targets.base import CURRENT, EARLIER
 
 CMD = ("docker-compose logs --tail=100 qbitel-engine | kubectl logs -l app=qbitel-engine"
        " -n qbitel --tail=100 | journalctl -u qbitel -n 100")
 QUOTED = 5  # lines quoted in a failure message; all matches go to the evidence
+STACK_TRACE = "logs.stack_trace"
+QUIET_S = 60.0  # matching lines stopped this long ago, and the service serves: healed
 
 TITLES = {
     "logs.stack_trace": ("cause-1.1", "no stack traces or uncaught exceptions"),
@@ -24,17 +31,79 @@ TITLES = {
 
 def _make(check_id: str, runbook: str, title: str) -> None:
     def run(ctx: Context) -> Finding:
-        lines = ctx.raw_logs()
-        hits = ctx.log_hits().get(check_id, [])
-        scanned = {"lines_scanned": len(lines)}
-        if not hits:
-            return ok(f"none in the last {len(lines)} log lines", **scanned)
-        quoted = [f"line {m.line_no}: {m.text}" for m in hits[-QUOTED:]]
-        return bad(f"{len(hits)} matching line(s) in the last {len(lines)}:\n  "
-                   + "\n  ".join(quoted), matches=[m.text for m in hits], **scanned)
+        scan = ctx.log_scan()
+        hits = scan.hits.get(check_id, [])
+        now = [m for m in hits if m.run != EARLIER]
+        before = [m for m in hits if m.run == EARLIER]
+        ev: dict[str, Any] = {"lines_scanned": scan.lines}
+        if scan.noise_blocks:
+            ev["noise_blocks_set_aside"] = scan.noise_blocks
+        history = _history(before)
+        if history:
+            ev["history"] = [history]
+            ev["earlier_runs"] = [_quote(m) for m in before[-QUOTED:]]
+        if not now:
+            where = "since the last start" if any(m.run != "unknown" for m in hits) or before \
+                else f"in the last {scan.lines} log lines"
+            return ok(f"none {where}" + (f"; {history}" if history else ""), **ev)
+        ev["matches"] = [m.text for m in now]
+        quoted = "\n  ".join(_quote(m) for m in now[-QUOTED:])
+        healed = _healed(ctx, now)
+        if healed:
+            ev["history"] = [healed, *ev.get("history", [])]
+            return ok(f"{healed}:\n  {quoted}", **ev)
+        head = f"{len(now)} matching line(s) since the last start" if any(m.run == CURRENT for m in now) \
+            else f"{len(now)} matching line(s) in the last {scan.lines}"
+        if check_id == STACK_TRACE:
+            excused = _serving_fine(ctx)
+            if excused:
+                return ok(f"{head}, while {excused}: reported, not a crash:\n  {quoted}", **ev)
+        return bad(f"{head}:\n  {quoted}", **ev)
 
     run.__name__ = check_id.replace(".", "_")
     check(check_id, f"diagnosis-2,{runbook}", title, CMD)(run)
+
+
+def _quote(m: logscan.Match) -> str:
+    if logscan.line_time(m.text) is not None:  # the line says its own time
+        return m.text
+    when = f"{clock(m.time)} " if m.time is not None else f"line {m.line_no}: "
+    return f"{when}{m.text}"
+
+
+def _history(before: list[logscan.Match]) -> str:
+    if not before:
+        return ""
+    last = before[-1]
+    at = f", the last at {clock(last.time)}" if last.time is not None else ""
+    return f"earlier runs: {len(before)} matching line(s){at}, none since the last start"
+
+
+def _healed(ctx: Context, now: list[logscan.Match]) -> str:
+    """Lines of the current run that stopped QUIET_S ago while the service serves again: a blip
+    that healed, history rather than this incident."""
+    times = [m.time for m in now if m.time is not None]
+    if not times or len(times) < len(now):
+        return ""
+    last = max(times)
+    if ctx.target.now() - last < QUIET_S or not ctx.serving_now():
+        return ""
+    return f"{len(now)} matching line(s) until {clock(last)}, none since (it serves again)"
+
+
+def _serving_fine(ctx: Context) -> str:
+    """Why a traceback of the current run is not crash evidence: the process did not exit after
+    it and health holds now. Empty when either cannot be said (then it counts)."""
+    try:
+        st = ctx.state()
+    except Exception:  # a platform that cannot tell its state (a URL): health alone decides
+        st = None
+    if st is not None and not (st.exists and st.running):
+        return ""
+    a = ctx.http_get("/health")
+    if not is_healthy(a.status, a.body):
+        return ""
+    return "the process runs and /health is healthy" if st is not None else "/health is healthy"
 
 
 # One check per logs.* id the pattern table feeds; a family missing a title is a bug.

@@ -35,8 +35,21 @@ def bad(message: str, **evidence: Any) -> Finding:
     return Finding(Outcome.FAIL, message, evidence)
 
 
+# Why a check was skipped: the two answers mean different things to the verdict. "Cannot tell"
+# is an area left unchecked (the summary says so and what would check it); "not applicable" is
+# a question with no meaning here (an endpoint the deployment does not serve, TLS that is off).
+CANNOT_TELL = "cannot tell on this target"
+NOT_APPLICABLE = "not applicable here"
+
+
 def skip(message: str, **evidence: Any) -> Finding:
-    return Finding(Outcome.SKIP, message, evidence)
+    """Skipped because this target cannot answer (the area stays unchecked)."""
+    return Finding(Outcome.SKIP, message, {"skipped": CANNOT_TELL, **evidence})
+
+
+def not_applicable(message: str, **evidence: Any) -> Finding:
+    """Skipped because the question has no meaning on this deployment."""
+    return Finding(Outcome.SKIP, message, {"skipped": NOT_APPLICABLE, **evidence})
 
 
 @dataclass(frozen=True)

@@ -7,16 +7,16 @@ not only the host's, because a container is OOM-killed at its own limit.
 from __future__ import annotations
 
 from servicedown.diagnosis.context import Context
-from servicedown.diagnosis.registry import Finding, bad, check, ok, skip
+from servicedown.diagnosis.registry import Finding, bad, check, not_applicable, ok, skip
 from servicedown.probes.hostfacts import Facts
 
 
 def _facts(ctx: Context) -> Facts | Finding:
     facts = ctx.host_facts()
     if facts is None:
-        return skip("cannot run commands where the service runs (not running, or no access)")
+        return not_applicable("the service is not running: there is no process to measure")
     if not facts.pid_alive:
-        return skip(f"the service's process (pid {ctx.target.service_pid()}) is gone")
+        return not_applicable(f"the service's process (pid {ctx.target.service_pid()}) is gone")
     return facts
 
 

@@ -10,7 +10,7 @@ from servicedown.backends.command import BackendError
 from servicedown.config import Settings
 from servicedown.diagnosis.catalog import all_checks
 from servicedown.diagnosis.context import Context
-from servicedown.diagnosis.registry import CheckSpec, Finding
+from servicedown.diagnosis.registry import CANNOT_TELL, CheckSpec, Finding
 from servicedown.model import CheckResult, Outcome
 from servicedown.redact import Redactor
 from servicedown.targets.base import NotSupported, Target
@@ -21,13 +21,17 @@ def _one(spec: CheckSpec, ctx: Context) -> CheckResult:
     try:
         f = spec.func(ctx)
     except NotSupported as exc:
-        f = Finding(Outcome.SKIP, str(exc))
+        f = Finding(Outcome.SKIP, str(exc), {"skipped": CANNOT_TELL})
     except BackendError as exc:
         f = Finding(Outcome.ERROR, str(exc))
     except Exception as exc:  # a broken check says so in one line; it never stops the run
         f = Finding(Outcome.ERROR, f"{type(exc).__name__}: {str(exc)[:300]}")
+    try:
+        at: float | None = ctx.target.now()
+    except Exception:  # the platform's clock is part of a backend that may be gone
+        at = None
     return CheckResult(spec.id, spec.runbook, f.outcome, f.message, f.evidence,
-                       time.monotonic() - start)
+                       time.monotonic() - start, at)
 
 
 def run_checks(settings: Settings, target: Target, only: Iterable[str] | None = None,

@@ -1,94 +1,133 @@
-"""Runbook Diagnosis 1: "Check if the service is running" (container, unit or pod state)."""
+"""Runbook Diagnosis 1: "Check if the service is running" (container, unit or pod state).
+
+The checks say exactly how the service is not running (states.py: stopped or killed on
+request, crashed, OOM-killed, failed at start, crash-looping, paused; on Kubernetes also
+partly serving, not ready, evicted, unschedulable, unable to pull its image, scaled to 0),
+each with its evidence and its time. An exit the service has since recovered from (it runs
+again, not looping, /health healthy) is history: reported, not failed.
+"""
 
 from __future__ import annotations
 
+from servicedown import states
 from servicedown.diagnosis.context import Context
-from servicedown.diagnosis.registry import Finding, bad, check, ok, skip
+from servicedown.diagnosis.registry import Finding, bad, check, not_applicable, ok, skip
 from servicedown.targets.base import ServiceState
 
 CMD = ("docker-compose ps qbitel-engine | kubectl get pods -l app=qbitel-engine -n qbitel"
        " | systemctl status qbitel")
-RECENT_START_S = 300  # a restart younger than this is part of the incident
+
+
+def _ev(st: ServiceState, **more: object) -> dict:
+    return st.evidence() | more
 
 
 @check("running.exists", "diagnosis-1", "the service exists on its platform", CMD)
 def exists(ctx: Context) -> Finding:
     st = ctx.state()
     if not st.exists:
-        return bad(st.detail.get("problem", "the service does not exist"), **st.evidence())
-    return ok(f"{ctx.target.describe()} exists", **st.evidence())
+        return bad(st.how_detail or st.detail.get("problem", "the service does not exist"), **_ev(st))
+    return ok(f"{ctx.target.describe()} exists", **_ev(st))
 
 
 @check("running.state", "diagnosis-1", "the service is running", CMD)
 def state(ctx: Context) -> Finding:
     st = ctx.state()
     if not st.exists:
-        return bad("not running: the service does not exist", **st.evidence())
-    if st.restarting:
-        return bad(f"restarting (restart count {st.restart_count}): it keeps exiting",
-                   **st.evidence())
-    if not st.running:
+        return bad(f"not running: {st.how_detail or 'the service does not exist'}", **_ev(st))
+    if st.how in states.DOWN_STATES:
+        return bad(f"not running: {st.how_detail}", **_ev(st))
+    if st.how == states.PARTIAL:
+        return ok(f"running, partly: {st.how_detail}", **_ev(st))
+    if st.how == states.STARTING:
+        return ok(f"running, starting: {st.how_detail}", **_ev(st))
+    if st.restarting or not st.running:
         how = f", last exit code {st.exit_code}" if st.exit_code is not None else ""
-        return bad(f"not running: status '{st.status}'{how}", **st.evidence())
-    return ok(f"running (status '{st.status}')", **st.evidence())
+        return bad(f"not running: status '{st.status}'{how}", **_ev(st))
+    history = _history(ctx, st)
+    if history:
+        return ok(f"running ({st.how_detail or st.status})", **_ev(st, history=st.history))
+    return ok(f"running ({st.how_detail or st.status})", **_ev(st))
 
 
 @check("running.health", "diagnosis-1", "the platform's own health status is healthy", CMD)
 def platform_health(ctx: Context) -> Finding:
     st = ctx.state()
     if not st.exists:
-        return bad("no health status: the service does not exist")
+        return bad("no health status: the service does not exist", **_ev(st))
     if st.health is None:
-        return skip("the platform keeps no health status for this service", **st.evidence())
+        return not_applicable("the platform keeps no health status for this service", **_ev(st))
     if st.health == "healthy":
-        return ok("platform health status: healthy", **st.evidence())
+        return ok("platform health status: healthy", **_ev(st))
     if st.health == "starting":
-        return bad("platform health status: starting (not yet passed its healthcheck)",
-                   **st.evidence())
-    return bad(f"platform health status: {st.health}", **st.evidence())
+        return bad("platform health status: starting (not yet passed its healthcheck)", **_ev(st))
+    if st.how == states.PARTIAL:
+        return bad(f"platform health status: {st.health}: {st.how_detail}", **_ev(st))
+    return bad(f"platform health status: {st.health}" + (f" ({st.status})" if st.status else ""),
+               **_ev(st))
+
+
+def _history(ctx: Context, st: ServiceState) -> str:
+    """The exits of the window as history, when the service has recovered from them."""
+    if st.history and ctx.serving_now():
+        return "; ".join(st.history)
+    return ""
 
 
 @check("running.restarts", "diagnosis-1", "no restart loop and no recent crash", CMD)
 def restarts(ctx: Context) -> Finding:
     st = ctx.state()
     if not st.exists:
-        return skip("the service does not exist")
+        return not_applicable("the service does not exist")
+    if st.how == states.CRASH_LOOPING:
+        return bad(st.how_detail, **_ev(st))
     if st.restarting:
-        return bad(f"in a restart loop: restart count {st.restart_count}", **st.evidence())
-    if st.die_events:
-        return bad(f"exited {st.die_events} time(s) in the last "
-                   f"{ctx.settings.event_window_s // 60} min: {', '.join(st.events[-3:])}",
-                   **st.evidence())
-    if st.restart_count and st.uptime_s is not None and st.uptime_s < RECENT_START_S:
-        return bad(f"restarted by its platform {st.restart_count} time(s); up only "
-                   f"{st.uptime_s:.0f}s", **st.evidence())
-    return ok(f"no recent restarts (restart count {st.restart_count or 0})", **st.evidence())
+        return bad(f"restarting now (restart count {st.restart_count}): {st.how_detail}", **_ev(st))
+    unasked = [e for e in st.exits if not e.requested and e.code not in (0, None)]
+    history = _history(ctx, st)
+    if history:
+        return ok(f"no restart since it recovered ({history})", **_ev(st))
+    if unasked:
+        last = unasked[-1]
+        return bad(f"exited {len(unasked)} time(s) in the last {ctx.settings.event_window_s // 60} "
+                   f"min, last {last.words()} at {states.clock(last.at)}; "
+                   f"{st.how_detail or 'not settled since'}", **_ev(st))
+    return ok(f"no recent restarts (restart count {st.restart_count or 0})", **_ev(st))
 
 
 @check("running.exit_code", "diagnosis-1,cause-1", "the last exit was clean", CMD)
 def exit_code(ctx: Context) -> Finding:
     st = ctx.state()
     if not st.exists:
-        return skip("the service does not exist")
-    if st.running and not st.die_events:
-        return ok("running; no exit recorded", **st.evidence())
-    code = st.exit_code
-    if code in (None, 0) and st.result in (None, "success"):
-        return ok(f"last exit code {code}", **st.evidence())
-    hint = {137: " (SIGKILL: OOM killer or kill -9)", 139: " (segmentation fault)",
-            143: " (SIGTERM)", 1: " (the application exited with an error)"}.get(code or -1, "")
-    if code == 137 and st.oom_killed is False and not st.oom_events and _events_readable(st):
+        return not_applicable("the service does not exist")
+    last = st.last_exit
+    if last is None:
+        if st.running:
+            return ok("running; no exit recorded", **_ev(st))
+        return ok(f"not running, no exit recorded ({st.how_detail})", **_ev(st))
+    history = _history(ctx, st)
+    if history:
+        return ok(f"the last exit is history: {history}", **_ev(st))
+    if last.requested and last.code in (0, 143, 137):
+        return ok(f"the last exit was on request: {last.requested}, {last.words()}", **_ev(st))
+    if last.code == 0:
+        return ok(f"last exit code 0 at {states.clock(last.at)}", **_ev(st))
+    hint = {139: " (segmentation fault)", 1: " (the application exited with an error)"}.get(
+        last.code or -1, "")
+    if last.signal == 9 and not last.oom and st.oom_killed is False and _events_readable(st):
         # The platform records OOM kills (Docker's oom event, Kubernetes' OOMKilled): none here.
         hint = " (SIGKILL, not the OOM killer: the platform recorded no OOM kill)"
-    return bad(f"last exit code {code}{hint}" + (f", result {st.result}" if st.result else ""),
-               **st.evidence())
+    elif last.signal == 9:
+        hint = " (SIGKILL: OOM killer or kill -9)"
+    return bad(f"last exit code {last.code}{hint} at {states.clock(last.at)}"
+               + (f", result {st.result}" if st.result else ""), **_ev(st))
 
 
 @check("running.oom_killed", "diagnosis-1,cause-2.2", "not killed for memory (OOM)", CMD)
 def oom_killed(ctx: Context) -> Finding:
     st = ctx.state()
     if not st.exists:
-        return skip("the service does not exist")
+        return not_applicable("the service does not exist")
     if st.oom_killed or st.oom_events:
         signs = []
         if st.oom_killed:
@@ -96,12 +135,14 @@ def oom_killed(ctx: Context) -> Finding:
         if st.oom_events:
             signs.append(f"{st.oom_events} OOM event(s) in the last "
                          f"{ctx.settings.event_window_s // 60} min")
-        return bad("OOM killed: " + "; ".join(signs), **st.evidence())
+        history = _history(ctx, st)
+        if history:
+            return ok(f"recovered from an OOM kill ({'; '.join(signs)}): {history}", **_ev(st))
+        return bad("OOM killed: " + "; ".join(signs), **_ev(st))
     if st.oom_killed is None:
         # Some platforms cannot tell (systemd on cgroup v1): unknown is not "no".
-        return skip("the platform cannot tell whether the last exit was an OOM kill",
-                    **st.evidence())
-    return ok("no OOM kill recorded", **st.evidence())
+        return skip("the platform cannot tell whether the last exit was an OOM kill", **_ev(st))
+    return ok("no OOM kill recorded", **_ev(st))
 
 
 def _events_readable(st: ServiceState) -> bool:

@@ -12,11 +12,10 @@ from datetime import UTC, datetime
 from servicedown import secrets
 from servicedown.diagnosis.context import Context
 from servicedown.diagnosis.registry import Finding, bad, check, ok, skip
-from servicedown.probes import tlscheck
+from servicedown.probes import logscan, tlscheck
 
 ENV_CMD = "echo $DATABASE_PASSWORD; echo $JWT_SECRET; echo $ENCRYPTION_KEY"
 VALIDATION_CMD = 'docker-compose logs qbitel-engine | grep "VALIDATION"'
-VALIDATION_LINES = 1000  # the verdict is printed once per start; look further back than 100
 MAX_PEM = 256 * 1024
 
 _VERDICT = re.compile(r"VALIDATION (PASSED|FAILED)")
@@ -77,7 +76,7 @@ def secret_strength(ctx: Context) -> Finding:
 @check("startup.validation", "cause-4.1,resolution-1", "the last startup validation passed",
        VALIDATION_CMD)
 def validation(ctx: Context) -> Finding:
-    lines = ctx.cached("validation_logs", lambda: ctx.target.logs(VALIDATION_LINES))
+    lines = [logscan.as_text(line.text) for line in ctx.startup_logs()]
     last = None
     for i in range(len(lines) - 1, -1, -1):
         m = _VERDICT.search(lines[i])
@@ -85,8 +84,8 @@ def validation(ctx: Context) -> Finding:
             last = (i, m.group(1))
             break
     if last is None:
-        return skip(f"no VALIDATION verdict in the last {len(lines)} log lines "
-                    "(the service started long ago or logs elsewhere)")
+        return skip(f"no VALIDATION verdict in the first {len(lines)} log lines of the current run "
+                    "(its start is no longer in the logs, or the service logs elsewhere)")
     index, verdict = last
     if verdict == "PASSED":
         return ok("startup validation PASSED at its last start", line=index + 1)

@@ -15,12 +15,29 @@ has `limit` matches.
 from __future__ import annotations
 
 import heapq
+import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from operator import methodcaller
+from typing import Protocol
 
 from servicedown.redact import DEFAULT, Redactor
+
+
+class LogLineLike(Protocol):
+    """A line as targets give it (targets.base.LogLine): its text, time and run."""
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def time(self) -> float | None: ...
+
+    @property
+    def run(self) -> str: ...
+
 
 MAX_LINE = 2000  # characters matched and quoted per line; the rest of a huge line is ignored
 MAX_MATCHES = 100  # per pattern; the most recent are kept
@@ -39,6 +56,8 @@ class Pattern:
 class Match:
     line_no: int  # 1-based, counted over the lines given to scan()
     text: str  # cleaned, cut to MAX_LINE, secrets masked
+    time: float | None = None  # epoch, where the platform or the line said
+    run: str = "unknown"  # "current" (since the last start) | "earlier" | "unknown"
 
 
 _REFUSED = r"(?:connection refused|connect call failed)"
@@ -265,3 +284,129 @@ def by_check(found: dict[str, list[Match]]) -> dict[str, list[Match]]:
         for m in matches:
             bucket.setdefault(m.line_no, m)
     return {check: sorted(b.values(), key=lambda m: m.line_no) for check, b in out.items()}
+
+
+# --- logs as the platform gives them: times, runs, JSON lines, noise --------------------------
+# Blocks a healthy engine prints that are not failures: Python logging's own error report (the
+# real engine prints one for every WARNING, with a full traceback) and the traceback of a 404.
+NOISE_START = "--- Logging error ---"
+NOISE_END = ("Arguments:",)
+MAX_NOISE_BLOCK = 200  # lines: a block that does not end within this is not one
+_EXC_LINE = re.compile(r"^[\w.]+(?:Error|Exception|Exit|Interrupt|Warning)\b|^[\w.]+: ")
+_NOT_FOUND = re.compile(r"HTTPException: 404\b")
+
+
+@dataclass(frozen=True)
+class LogScan:
+    """What the log says, check by check, with the time and run of every quoted line."""
+
+    hits: dict[str, list[Match]]  # logs.* check id -> matching lines, in line order
+    lines: int  # lines read (noise included)
+    noise_blocks: int  # logging-error and 404 traceback blocks set aside
+    noise_lines: int
+
+
+def as_text(line: str) -> str:
+    """A JSON log line read by its fields (level, component, message); other lines as they are.
+    A multi-line message stays on one line, its line breaks shown as ' | '."""
+    start = line.lstrip()
+    if not start.startswith("{") or not start.rstrip().endswith("}"):
+        return line
+    try:
+        doc = json.loads(start)
+    except ValueError:
+        return line
+    if not isinstance(doc, dict) or "message" not in doc:
+        return line
+    message = " | ".join(str(doc.get("message", "")).splitlines())
+    level = str(doc.get("level") or doc.get("levelname") or "")
+    component = str(doc.get("component") or doc.get("name") or doc.get("logger") or "")
+    return " - ".join(x for x in (level, component, message) if x)
+
+
+def line_time(line: str) -> float | None:
+    """The time a line carries itself: a JSON line's `timestamp` / `iso_timestamp`, or the plain
+    formatter's `2026-11-29 14:00:00,000` (the engine logs in UTC)."""
+    start = line.lstrip()
+    if start.startswith("{"):
+        try:
+            doc = json.loads(start)
+        except ValueError:
+            doc = None
+        if isinstance(doc, dict):
+            t = doc.get("timestamp")
+            if isinstance(t, int | float) and not isinstance(t, bool):
+                return float(t)
+            iso = doc.get("iso_timestamp")
+            if isinstance(iso, str):
+                try:
+                    return datetime.fromisoformat(iso).timestamp()
+                except ValueError:
+                    return None
+        return None
+    m = _PLAIN_TIME.match(start)
+    if m:
+        try:
+            return datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S,%f").replace(tzinfo=UTC).timestamp()
+        except ValueError:
+            return None
+    return None
+
+
+_PLAIN_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) - ")
+
+
+def noise_lines(texts: list[str]) -> tuple[set[int], int]:
+    """Indexes of the lines inside noise blocks, and the number of blocks: a logging error
+    report (from its header to its 'Arguments:' line), or a traceback that ends in a 404."""
+    noise: set[int] = set()
+    blocks = 0
+    i = 0
+    while i < len(texts):
+        text = _quote_text(texts[i]).strip()
+        if text == NOISE_START:
+            end = next((j for j in range(i + 1, min(i + MAX_NOISE_BLOCK, len(texts)))
+                        if _quote_text(texts[j]).lstrip().startswith(NOISE_END)), None)
+            if end is not None:
+                noise.update(range(i, end + 1))
+                blocks += 1
+                i = end + 1
+                continue
+        if "Traceback (most recent call last)" in text:
+            end = _traceback_end(texts, i)
+            if end is not None and _NOT_FOUND.search(texts[end]):
+                noise.update(range(i, end + 1))
+                blocks += 1
+                i = end + 1
+                continue
+        i += 1
+    return noise, blocks
+
+
+def _traceback_end(texts: list[str], start: int) -> int | None:
+    """The line naming the exception that ends the traceback starting at `start`."""
+    for j in range(start + 1, min(start + MAX_NOISE_BLOCK, len(texts))):
+        text = _quote_text(texts[j])
+        if text and not text[0].isspace() and _EXC_LINE.match(text.strip()) \
+                and not text.startswith("Traceback"):
+            return j
+    return None
+
+
+def scan_log(lines: Sequence[LogLineLike], redactor: Redactor = DEFAULT,
+             limit: int = MAX_MATCHES) -> LogScan:
+    """Scan platform log lines: JSON lines by their fields, noise blocks set aside, each match
+    carrying its line's time and run."""
+    texts = [as_text(line.text) for line in lines]
+    noise, blocks = noise_lines(texts)
+    kept = ["" if i in noise else t for i, t in enumerate(texts)]
+    grouped = by_check(scan(kept, redactor, limit))
+    hits = {}
+    for check, matches in grouped.items():
+        out = []
+        for m in matches:
+            src = lines[m.line_no - 1] if 0 < m.line_no <= len(lines) else None
+            when = None if src is None else src.time if src.time is not None else line_time(src.text)
+            out.append(Match(m.line_no, m.text, when, src.run if src is not None else "unknown"))
+        hits[check] = out
+    return LogScan(hits, len(lines), blocks, len(noise))

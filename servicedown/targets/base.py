@@ -15,6 +15,8 @@ from typing import Any
 
 from servicedown.backends.command import BackendError, CommandResult
 from servicedown.config import Settings
+from servicedown.schema import iso
+from servicedown.states import Exit
 
 
 class TargetError(BackendError):
@@ -26,6 +28,19 @@ class TargetError(BackendError):
 
 class NotSupported(TargetError):
     """This platform cannot answer that question (a url target has no logs); checks skip."""
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One log line with its time and the run it came from, so a finding can be told "since
+    the last start" from "an earlier run" (Docker keeps a container's log across restarts)."""
+
+    text: str
+    time: float | None = None  # epoch: the platform's own stamp, else the line's
+    run: str = "unknown"  # "current" (since the last start) | "earlier" | "unknown"
+
+
+CURRENT, EARLIER, UNKNOWN = "current", "earlier", "unknown"
 
 
 @dataclass
@@ -46,9 +61,20 @@ class ServiceState:
     die_events: int = 0
     pid: int | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+    # How it is (not) running, in the words of states.py, and the sentence with the evidence.
+    how: str = ""
+    how_detail: str = ""
+    started_at: float | None = None  # epoch of the last start (the current run's)
+    last_exit: Exit | None = None
+    exits: list[Exit] = field(default_factory=list)  # in the event window, oldest first
+    history: list[str] = field(default_factory=list)  # what happened before a run that goes on
+    serving: int | None = None  # replicas serving, of `replicas` (Kubernetes)
+    replicas: int | None = None
 
     def evidence(self) -> dict[str, Any]:
         d = {
+            "how": self.how or None,
+            "how_detail": self.how_detail or None,
             "status": self.status,
             "health": self.health,
             "restart_count": self.restart_count,
@@ -58,6 +84,8 @@ class ServiceState:
             "result": self.result,
             "uptime_s": None if self.uptime_s is None else round(self.uptime_s, 1),
             "recent_events": self.events[-10:],
+            "started_at": None if self.started_at is None else iso(self.started_at),
+            "replicas_serving": None if self.replicas is None else f"{self.serving}/{self.replicas}",
         }
         d.update(self.detail)
         return {k: v for k, v in d.items() if v is not None and v != []}
@@ -82,8 +110,14 @@ class Target(abc.ABC):
     def state(self) -> ServiceState: ...
 
     @abc.abstractmethod
-    def logs(self, lines: int) -> list[str]:
-        """The last `lines` log lines of the service, oldest first (raw; callers mask)."""
+    def logs(self, lines: int) -> list[LogLine]:
+        """The last `lines` log lines of the service, oldest first, each with its time and run
+        where the platform tells them (raw text; callers mask)."""
+
+    def startup_logs(self, lines: int) -> list[LogLine]:
+        """The first `lines` lines of the current (or last) run: where the engine prints its
+        startup validation, which later noise must not push out of reach."""
+        return [line for line in self.logs(lines) if line.run != EARLIER]
 
     @abc.abstractmethod
     def environment(self) -> dict[str, str] | None:
@@ -113,6 +147,12 @@ class Target(abc.ABC):
         replayed incident is judged at the moment it was recorded."""
         backend = getattr(self, "backend", None)
         return backend.now() if backend is not None else time.time()
+
+    def env_source(self, name: str) -> str:
+        """Where a command run by run_in_service finds the service's variable `name` without it
+        passing through an argument: its own environment, where the platform's exec gives it
+        the service's (docker exec, kubectl exec)."""
+        return f"env:{name}"
 
     def service_pid(self) -> str:
         """The service's main PID as seen by run_in_service."""

@@ -8,17 +8,20 @@ its answers (inspect documents, events) mean for the runbook's questions.
 
 from __future__ import annotations
 
-import contextlib
 from datetime import UTC, datetime
 from typing import Any
 
+from servicedown import states
 from servicedown.backends.command import NOT_FOUND, REFUSED, CommandResult
 from servicedown.backends.docker import DockerBackend, short
 from servicedown.config import Settings
-from servicedown.targets.base import ServiceState, Target, TargetError
+from servicedown.states import Exit
+from servicedown.targets.base import CURRENT, EARLIER, UNKNOWN, LogLine, ServiceState, Target, TargetError
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
+STARTUP_LOG_S = 90.0  # the engine validates and starts within this after its process starts
+STOP_TO_DIE_S = 20.0  # a stop's SIGTERM, its grace period, then the die: one stop
 
 
 def parse_docker_time(text: str | None) -> datetime | None:
@@ -106,40 +109,47 @@ class ComposeTarget(Target):
     def state(self) -> ServiceState:
         doc = self._container(self.settings.service)
         if doc is None:
-            return ServiceState(exists=False, status="missing",
+            return ServiceState(exists=False, status="missing", how=states.MISSING,
+                                how_detail=self.missing_message(self.settings.service),
                                 detail={"problem": self.missing_message(self.settings.service)})
         st = doc.get("State") or {}
         now = self.backend.now()
-        running = bool(st.get("Running"))
-        started = parse_docker_time(st.get("StartedAt"))
-        uptime = now - started.timestamp() if started and running else None
-        events, ooms, dies, last_exit = self._events(doc["Id"], now)
-        # A running container's ExitCode is reset; its last exit lives on in the die events.
-        exit_code = st.get("ExitCode") if not running or last_exit is None else last_exit
-        oom_killed: bool | None = bool(st.get("OOMKilled"))
+        running = bool(st.get("Running")) and not st.get("Paused")
+        started = _epoch(st.get("StartedAt"))
+        uptime = now - started if started and running else None
+        timeline = self._timeline(doc["Id"], now)
         kernel = self.backend.kernel_oom_kills(doc["Id"], now - self.event_window_s)
-        if kernel:
-            events.append(f"{datetime.fromtimestamp(kernel[-1], UTC):%H:%M:%S} kernel: "
-                          f"{len(kernel)} OOM kill(s) in this container's memory cgroup")
-            ooms = max(ooms, len(kernel))
-        elif kernel is None and running and dies:
+        exits = _exits(timeline, kernel or [], doc, running)
+        last = exits[-1] if exits else None
+        oom_killed: bool | None = bool(st.get("OOMKilled")) or bool(last and last.oom)
+        if kernel is None and running and exits and not any(e.oom for e in exits):
             # Restarted since: OOMKilled was reset, and the event buffer may have lost the oom.
-            oom_killed = None if not ooms else oom_killed
+            oom_killed = None
+        events = [line for _, line in timeline]
+        if kernel:
+            events.append(f"{states.clock(kernel[-1])} kernel: {len(kernel)} OOM kill(s) in this "
+                          "container's memory cgroup")
+        restarting = bool(st.get("Restarting"))
+        how, how_detail, history = _how(st, running, restarting, uptime, exits, doc)
         hc = doc.get("HostConfig") or {}
+        # A running container's ExitCode is reset; its last exit lives on in the die events.
+        exit_code = st.get("ExitCode") if not running or last is None else last.code
         return ServiceState(
             exists=True,
-            running=running and not st.get("Restarting"),
+            running=running and not restarting,
             status=st.get("Status", "unknown"),
             health=(st.get("Health") or {}).get("Status"),
             restart_count=doc.get("RestartCount"),
-            restarting=bool(st.get("Restarting")),
+            restarting=restarting,
             exit_code=exit_code,
             oom_killed=oom_killed,
             uptime_s=uptime,
             events=events,
-            oom_events=ooms,
-            die_events=dies,
+            oom_events=max(sum(1 for e in exits if e.oom), len(kernel or [])),
+            die_events=sum(1 for e in exits if e.code not in (0, None) and not e.requested),
             pid=st.get("Pid") or None,
+            how=how, how_detail=how_detail, started_at=started, last_exit=last, exits=exits,
+            history=history,
             detail={
                 "container": container_name(doc),
                 "image": (doc.get("Config") or {}).get("Image"),
@@ -149,41 +159,46 @@ class ComposeTarget(Target):
             },
         )
 
-    def _events(self, container_id: str, now: float) -> tuple[list[str], int, int, int | None]:
-        """die/oom/kill events of this container in the event window (they survive restarts
-        by policy; a recreated container is a new one, and a deploy is not a crash).
-
-        -> (event lines, oom count, count of non-zero exits, exit code of the last die)."""
+    def _timeline(self, container_id: str, now: float) -> list[tuple[dict[str, Any], str]]:
+        """The container's events in the event window (they survive restarts by policy; a
+        recreated container is a new one, and a deploy is not a crash), each with its line."""
         until = int(now)
-        out: list[str] = []
-        ooms = dies = 0
-        last_exit: int | None = None
         try:
             items = self.backend.events(container_id, until - self.event_window_s, until)
         except Exception as exc:  # events enrich the state; their absence is not a failure
-            return [f"events unavailable: {short(exc)}"], 0, 0, None
+            return [({"Action": "unavailable"}, f"events unavailable: {short(exc)}")]
+        out = []
         for ev in items:
             action = ev.get("Action") or ev.get("status")
             attrs = (ev.get("Actor") or {}).get("Attributes") or {}
-            when = datetime.fromtimestamp(ev.get("time", until), UTC).strftime("%H:%M:%S")
-            if action == "oom":
-                ooms += 1
-                out.append(f"{when} oom")
-            elif action == "die":
-                out.append(f"{when} die exitCode={attrs.get('exitCode', '?')}")
-                with contextlib.suppress(TypeError, ValueError):
-                    last_exit = int(attrs.get("exitCode"))
-                # A clean exit (a stop that drained) is not a crash.
-                dies += last_exit != 0
+            when = states.clock(_event_time(ev))
+            if action == "die":
+                out.append((ev, f"{when} die exitCode={attrs.get('exitCode', '?')}"))
             elif action == "kill":
-                out.append(f"{when} kill signal={attrs.get('signal', '?')}")
-        return out, ooms, dies, last_exit
+                out.append((ev, f"{when} kill signal={attrs.get('signal', '?')}"))
+            elif action in ("oom", "stop", "start", "pause", "unpause"):
+                out.append((ev, f"{when} {action}"))
+        return out
 
-    def logs(self, lines: int) -> list[str]:
+    def logs(self, lines: int) -> list[LogLine]:
         doc = self._container(self.settings.service)
         if doc is None:
             raise TargetError(self.missing_message(self.settings.service))
-        return self.backend.logs(doc["Id"], tail=lines, since=self.since).splitlines()
+        text = self.backend.logs(doc["Id"], tail=lines, since=self.since, timestamps=True)
+        return _log_lines(text, _epoch((doc.get("State") or {}).get("StartedAt")))
+
+    def startup_logs(self, lines: int) -> list[LogLine]:
+        """The start of the current run, read by time (docker logs --since/--until): noise the
+        engine prints later cannot push its startup validation out of reach."""
+        doc = self._container(self.settings.service)
+        if doc is None:
+            raise TargetError(self.missing_message(self.settings.service))
+        started = _epoch((doc.get("State") or {}).get("StartedAt"))
+        if started is None:
+            return self.logs(lines)
+        text = self.backend.logs(doc["Id"], since=max(started - 1, self.since or 0),
+                                 until=started + STARTUP_LOG_S, timestamps=True)
+        return _log_lines(text, started)[:lines]
 
     def environment(self) -> dict[str, str] | None:
         doc = self._container(self.settings.service)
@@ -249,3 +264,117 @@ def _health_log(state: dict[str, Any]) -> list[str] | None:
     if not log:
         return None
     return [f"exit={e.get('ExitCode')} {str(e.get('Output', '')).strip()[:200]}" for e in log[-3:]]
+
+
+def _epoch(text: str | None) -> float | None:
+    dt = parse_docker_time(text)
+    return dt.timestamp() if dt else None
+
+
+def _event_time(ev: dict[str, Any]) -> float | None:
+    nano = ev.get("timeNano")
+    if isinstance(nano, int) and nano > 0:
+        return nano / 1e9
+    t = ev.get("time")
+    return float(t) if isinstance(t, int | float) else None
+
+
+def _exits(timeline: list[tuple[dict[str, Any], str]], kernel: list[float], doc: dict[str, Any],
+           running: bool) -> list[Exit]:
+    """Every exit in the window, oldest first: a die, with the stop or kill that asked for it
+    (a kill event shortly before), the OOM kill that caused it (an oom event or the kernel's
+    line), and how long the run lasted (from the start before it)."""
+    out: list[Exit] = []
+    asked: tuple[float, str] | None = None  # (when, what) of the last request
+    started: float | None = None
+    oom_at: float | None = None
+    for ev, _ in timeline:
+        action, at = ev.get("Action") or ev.get("status"), _event_time(ev)
+        attrs = (ev.get("Actor") or {}).get("Attributes") or {}
+        if action == "start":
+            started, asked, oom_at = at, None, None
+        elif action == "kill" and at is not None:
+            sig = str(attrs.get("signal", "?"))
+            if asked is None or "stop" not in asked[1]:
+                word = "docker stop" if sig in ("15", "SIGTERM") else f"docker kill (signal {sig})"
+                asked = (at, f"{word} at {states.clock(at)}")
+        elif action == "oom":
+            oom_at = at
+        elif action == "die":
+            code = _int(attrs.get("exitCode"))
+            fresh = asked is not None and at is not None and at - asked[0] <= STOP_TO_DIE_S
+            oom = oom_at is not None or any(at is not None and abs(k - at) <= 3 for k in kernel)
+            out.append(Exit(at, code, oom=oom and not fresh,
+                            requested=asked[1] if fresh and asked else "",
+                            ran_s=None if started is None or at is None else at - started))
+            asked, oom_at = None, None
+    st = doc.get("State") or {}
+    down = not running and st.get("Status") in ("exited", "dead") and not st.get("Restarting")
+    if down and not out:
+        # The die event fell out of the window (or of the daemon's short event buffer, which
+        # every exec fills): the container's own record.
+        finished, begun = _epoch(st.get("FinishedAt")), _epoch(st.get("StartedAt"))
+        out.append(Exit(finished, st.get("ExitCode"), oom=bool(st.get("OOMKilled")),
+                        ran_s=None if finished is None or begun is None else finished - begun))
+    policy = ((doc.get("HostConfig") or {}).get("RestartPolicy") or {}).get("Name") or "no"
+    if down and out and not out[-1].requested and not out[-1].oom and policy in ("always",
+                                                                               "unless-stopped"):
+        # Docker restarts a container with this policy after any exit it did not ask for; one
+        # left down was stopped or killed on request, even when the event saying so is gone.
+        last = out[-1]
+        word = "docker stop" if last.code in (0, 143) else "docker kill or stop"
+        out[-1] = Exit(last.at, last.code, False, f"{word} (the restart policy '{policy}' left it "
+                       "down, which Docker does only after a request)", last.ran_s)
+    return out
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _how(st: dict[str, Any], running: bool, restarting: bool, uptime: float | None,
+         exits: list[Exit], doc: dict[str, Any]) -> tuple[str, str, list[str]]:
+    """-> (state word, the sentence with its evidence, history lines)."""
+    last = exits[-1] if exits else None
+    policy = ((doc.get("HostConfig") or {}).get("RestartPolicy") or {}).get("Name") or "no"
+    if st.get("Paused"):
+        return states.PAUSED, "paused (docker pause): the process is frozen and answers nothing", []
+    if states.looping(exits, uptime, restarting):
+        unasked = [e for e in exits if not e.requested]
+        tail = f"; last: {states.exit_state(unasked[-1])[1]}" if unasked else ""
+        return states.CRASH_LOOPING, (f"crash-looping: {len(unasked)} exit(s) in the event window, "
+                                      f"restart policy '{policy}'{tail}"), []
+    if restarting and last is not None:
+        word, text = states.exit_state(last)
+        return word, f"{text}; docker is restarting it (restart policy '{policy}')", []
+    if running:
+        history = []
+        if last is not None:
+            word, _ = states.exit_state(last)
+            by = "docker (restart policy)" if not last.requested else "a start on request"
+            history.append(states.history_line(last, word, by))
+        since = states.clock(_epoch(st.get("StartedAt")))
+        if (st.get("Health") or {}).get("Status") == "starting":
+            after = f" after it {states.exit_state(last)[1]}" if last is not None else ""
+            return states.STARTING, f"started at {since}{after}, not yet past its healthcheck", history
+        return states.RUNNING, f"running since {since}", history
+    if last is None:
+        return states.EXITED, f"not running (status '{st.get('Status')}'), no exit recorded", []
+    return (*states.exit_state(last), [])
+
+
+def _log_lines(text: str, started: float | None) -> list[LogLine]:
+    """`docker logs -t` lines -> LogLines; a line at or after the last start is of the current
+    run (a little slack: Docker stamps the start and the first line in the same instant)."""
+    out = []
+    for raw in text.splitlines():
+        stamp, sep, rest = raw.partition(" ")
+        when = _epoch(stamp) if sep and stamp[:1].isdigit() else None
+        body = rest if when is not None else raw
+        run = UNKNOWN if when is None or started is None else \
+            CURRENT if when >= started - 0.5 else EARLIER
+        out.append(LogLine(body, when, run))
+    return out

@@ -24,7 +24,15 @@ from servicedown.backends.command import BackendError, CommandResult
 from servicedown.backends.kube import ApiError, KubeBackend
 from servicedown.config import Settings
 from servicedown.secrets import REQUIRED, SECRET_REF
-from servicedown.targets.base import NotSupported, ServiceState, Target, TargetError
+from servicedown.targets.base import (
+    CURRENT,
+    EARLIER,
+    LogLine,
+    NotSupported,
+    ServiceState,
+    Target,
+    TargetError,
+)
 from servicedown.targets.kubernetes_pods import (
     EPOCH,
     PodView,
@@ -35,7 +43,9 @@ from servicedown.targets.kubernetes_pods import (
     exits,
     latest_termination,
     parse_time,
+    pod_exit,
     pod_ready,
+    pods_state,
     running_since,
     selector_text,
     termination_events,
@@ -48,6 +58,7 @@ RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"  # what `kubectl rollout rest
 MAX_LOG_PODS = 3  # pods whose logs are read (kubectl logs -l reads 5 at most)
 MAX_EVENTS = 30
 MAX_LISTED = 3  # not-ready pods named in the one-line status
+STARTUP_LOG_BYTES = 256 * 1024  # the start of a run, where the engine validates its settings
 
 
 class KubernetesTarget(Target):
@@ -183,14 +194,18 @@ class KubernetesTarget(Target):
     # --- the runbook's questions -----------------------------------------------------
     def state(self) -> ServiceState:
         pods = self._pods()
-        if not pods:
-            return ServiceState(exists=False, status="missing",
-                                detail={"problem": self.missing_message()})
         live = self._live(pods)
-        views = [view_pod(p) for p in live]
         now = datetime.fromtimestamp(self.now(), UTC)
         since = datetime.fromtimestamp(now.timestamp() - self.settings.event_window_s, UTC)
-        events, ooms, dies = self._events(live, since)
+        raw_events = self._pod_events(live) if live else []
+        if not pods:
+            dep = self._deployment()
+            how, detail_text, _ = pods_state([], [], raw_events, dep)
+            return ServiceState(exists=False, status="missing", how=how, how_detail=detail_text,
+                                serving=0, replicas=((dep or {}).get("spec") or {}).get("replicas"),
+                                detail={"problem": detail_text if dep else self.missing_message()})
+        views = [view_pod(p) for p in live]
+        events, ooms, dies = self._event_lines(live, raw_events, since)
         statuses = [cs for p in live for cs in container_statuses(p)]
         # The last exit: the most recent termination any container of these pods recorded.
         terms = [term for p in live for _, term in exits(p)]
@@ -202,13 +217,20 @@ class KubernetesTarget(Target):
         started = [t for t in (running_since(engine_status(p)) for p in live) if t]
         ready = [v for v in views if v.ready]
         not_ready = [v for v in views if not v.ready]
+        killed_at = [t for t in (parse_time(e.get("lastTimestamp") or e.get("eventTime"))
+                                 for e in raw_events if e.get("reason") == "Killing") if t]
+        pod_exits = sorted((pod_exit(cs, term, killed_at) for p in live for cs, term in exits(p)
+                            if (parse_time(term.get("finishedAt")) or EPOCH) >= since),
+                           key=lambda e: e.at or 0.0)
+        how, how_detail, history = pods_state(live, views, raw_events, self._deployment_if_down(ready))
         return ServiceState(
             exists=True,
-            running=any(v.ready and v.phase == "Running" for v in views),
+            running=bool(ready) and any(v.phase == "Running" for v in ready),
             status=self._status_text(views, not_ready),
             health=self._health(views, not_ready),
             restart_count=sum(v.restarts for v in views),
-            restarting=any((waiting(cs) or {}).get("reason") == "CrashLoopBackOff" for cs in statuses),
+            restarting=not ready and any((waiting(cs) or {}).get("reason") == "CrashLoopBackOff"
+                                         for cs in statuses),
             exit_code=exit_code,
             oom_killed=oom,
             result=result,
@@ -216,6 +238,10 @@ class KubernetesTarget(Target):
             events=events,
             oom_events=ooms,
             die_events=dies,
+            how=how, how_detail=how_detail, history=history,
+            started_at=max(started).timestamp() if started else None,
+            last_exit=pod_exits[-1] if pod_exits else None, exits=pod_exits,
+            serving=len(ready), replicas=len(views),
             detail={
                 "namespace": self.settings.namespace,
                 "selector": self.settings.selector,
@@ -227,6 +253,9 @@ class KubernetesTarget(Target):
                                      f"{last.get('finishedAt')}" if last else None),
             },
         )
+
+    def _deployment_if_down(self, ready: list[PodView]) -> dict | None:
+        return None if ready else self._deployment()
 
     @staticmethod
     def _recent_oom(cs: dict, since: datetime) -> bool:
@@ -255,19 +284,24 @@ class KubernetesTarget(Target):
             return "starting"  # running, startup probe not passed yet: not a failure (yet)
         return "unhealthy"
 
-    def _events(self, pods: list[dict], since: datetime) -> tuple[list[str], int, int]:
-        """Recorded exits plus the namespace's events about these pods, oldest first."""
-        lines, ooms, dies = termination_events(pods, since)
+    def _pod_events(self, pods: list[dict]) -> list[dict]:
+        """The namespace's events about these pods (Warnings, and the kubelet's Killing)."""
         names = {(p.get("metadata") or {}).get("name") for p in pods}
         try:
             items = self._get(f"{self._ns_path}/events",
                               {"fieldSelector": "involvedObject.kind=Pod", "limit": 500}).get("items")
         except BackendError as exc:  # events enrich the state; their absence is not a failure
-            return [f"events unavailable: {str(exc)[:200]}"] + [t for _, t in sorted(lines)], ooms, dies
-        for ev in items or []:
-            if (ev.get("involvedObject") or {}).get("name") not in names:
-                continue
-            if ev.get("type") != "Warning" and ev.get("reason") != "Killing":
+            return [{"reason": "Unavailable", "message": str(exc)[:200]}]
+        return [ev for ev in items or [] if (ev.get("involvedObject") or {}).get("name") in names
+                and (ev.get("type") == "Warning" or ev.get("reason") == "Killing")]
+
+    def _event_lines(self, pods: list[dict], raw: list[dict], since: datetime
+                     ) -> tuple[list[str], int, int]:
+        """Recorded exits plus the events about these pods, as lines, oldest first."""
+        lines, ooms, dies = termination_events(pods, since)
+        for ev in raw:
+            if ev.get("reason") == "Unavailable":
+                lines.append((since, f"events unavailable: {ev.get('message')}"))
                 continue
             when, text = event_line(ev)
             if when is not None and when >= since:
@@ -275,38 +309,52 @@ class KubernetesTarget(Target):
         lines.sort(key=lambda item: item[0])
         return [t for _, t in lines[-MAX_EVENTS:]], ooms, dies
 
-    def logs(self, lines: int) -> list[str]:
-        """`kubectl logs --prefix` of up to MAX_LOG_PODS pods (healthy ones first, so the
-        troubled pod's lines come last), each pod's previous container before its current one."""
+    def logs(self, lines: int) -> list[LogLine]:
+        """`kubectl logs --prefix --timestamps` of up to MAX_LOG_PODS pods (healthy ones first,
+        so the troubled pod's lines come last), each pod's previous container (an earlier run)
+        before its current one."""
+        return self._pod_logs({"tailLines": lines})
+
+    def startup_logs(self, lines: int) -> list[LogLine]:
+        """The first bytes of each pod's current run: `limitBytes` reads from the start."""
+        return [line for line in self._pod_logs({"limitBytes": STARTUP_LOG_BYTES}, previous=False)
+                if line.run != EARLIER][:lines]
+
+    def _pod_logs(self, query: dict[str, Any], previous: bool = True) -> list[LogLine]:
         pods = self._live(self._pods())
         if not pods:
             raise TargetError(self.missing_message())
         pods.sort(key=lambda p: (not pod_ready(p), (p.get("metadata") or {}).get("name", "")))
         pods = pods[-MAX_LOG_PODS:]
-        out: list[str] = []
+        out: list[LogLine] = []
         refused: list[str] = []
         for pod in pods:
             name = (pod.get("metadata") or {}).get("name", "?")
             container = engine_container_name(pod.get("spec") or {})
             cs = engine_status(pod) or {}
             had_previous = bool((cs.get("lastState") or {}).get("terminated"))
-            runs = [True] if had_previous else []
             # A waiting container's "current" logs are its previous run's (the kubelet serves
-            # the last terminated instance), so they are read once.
-            if not (had_previous and (cs.get("state") or {}).get("waiting")):
-                runs.append(False)
-            for previous in runs:
+            # the last terminated instance): read once, as the run that just ended.
+            waiting_now = bool((cs.get("state") or {}).get("waiting"))
+            runs = [(True, EARLIER)] if had_previous and previous and not waiting_now else []
+            runs.append((False, CURRENT))
+            for prev, run in runs:
                 try:
                     text = self._request("GET", f"{self._ns_path}/pods/{quote(name)}/log",
-                                         {"container": container, "tailLines": lines,
-                                          "previous": "true" if previous else None},
+                                         {"container": container, "timestamps": "true",
+                                          "previous": "true" if prev or (had_previous and waiting_now)
+                                          else None, **query},
                                          accept="*/*").decode("utf-8", "replace")
                 except ApiError as exc:
                     # No kubelet answering (or the container never ran): say so, carry on.
-                    refused.append(f"pod/{name}{' (previous)' if previous else ''}: {exc}")
+                    refused.append(f"pod/{name}{' (previous)' if prev else ''}: {exc}")
                     continue
                 prefix = f"[pod/{name}/{container}] "
-                out.extend(prefix + line for line in text.splitlines())
+                for raw in text.splitlines():
+                    stamp, sep, rest = raw.partition(" ")
+                    when = parse_time(stamp) if sep and stamp[:1].isdigit() else None
+                    body = rest if when is not None else raw
+                    out.append(LogLine(prefix + body, when.timestamp() if when else None, run))
         if not out and refused:
             raise NotSupported("the cluster did not serve the pods' logs: " + "; ".join(refused)[:600])
         return out

@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+from servicedown import states
+from servicedown.states import Exit
+
+STOP_TO_DIE_S = 40.0  # the kubelet's SIGTERM, the 30 s grace period, then the exit
 ENGINE_CONTAINER = "ai-engine"  # the real engine's container name; otherwise the first one
 # Waiting reasons that mean the container cannot run (not the normal ContainerCreating).
 BAD_WAITING = ("CrashLoopBackOff", "CreateContainerConfigError", "CreateContainerError",
@@ -197,3 +201,96 @@ EPOCH = datetime.fromtimestamp(0, UTC)
 
 def running_since(cs: dict | None) -> datetime | None:
     return parse_time((((cs or {}).get("state") or {}).get("running") or {}).get("startedAt"))
+
+
+def pod_exit(cs: dict, term: dict, killed_at: list[datetime]) -> Exit:
+    """A container's latest termination as an Exit: a kubelet Killing event just before it is
+    a kill on request (a deletion, a rollout, a failed liveness probe)."""
+    when = parse_time(term.get("finishedAt"))
+    begun = parse_time(term.get("startedAt"))
+    code = term.get("exitCode")
+    asked = next((k for k in killed_at if when is not None and timedelta(0) <= when - k
+                  <= timedelta(seconds=STOP_TO_DIE_S)), None)
+    return Exit(when.timestamp() if when else None, code if isinstance(code, int) else None,
+                oom=term.get("reason") == "OOMKilled",
+                requested=f"the kubelet killed it at {clock(asked)}" if asked else "",
+                ran_s=(when - begun).total_seconds() if when and begun else None)
+
+
+def pods_state(pods: list[dict], views: list[PodView], events: list[dict],
+               deployment: dict | None) -> tuple[str, str, list[str]]:
+    """How the engine's pods are (not) serving: -> (state word, the sentence, history)."""
+    if not pods:
+        replicas = ((deployment or {}).get("spec") or {}).get("replicas")
+        if deployment is not None and replicas == 0:
+            return states.SCALED_TO_ZERO, ("stopped on request: the deployment is scaled to 0 "
+                                           "(spec.replicas=0)"), []
+        return states.MISSING, "no pod matches the selector", []
+    ready = [v for v in views if v.ready]
+    failing = [v for v in views if not v.ready and not v.starting]
+    if ready and failing:
+        named = "; ".join(_why_not(v, pods, events) for v in failing[:3])
+        return states.PARTIAL, (f"degraded: {len(ready)} of {len(views)} pods serve; failing: "
+                                f"{named}"), []
+    if ready:
+        history = [f"pod {v.name}: {v.restarts} restart(s) before this run" for v in views if v.restarts]
+        return states.RUNNING, f"{len(ready)} of {len(views)} pods serve", history[:3]
+    if all(v.starting for v in views):
+        return states.STARTING, "started, the startup probe has not passed yet", []
+    worst = failing[0] if failing else views[0]
+    word = _pod_state(worst, pods, events)
+    return word, _why_not(worst, pods, events, full=True), []
+
+
+def _pod_state(v: PodView, pods: list[dict], events: list[dict]) -> str:
+    pod = next(p for p in pods if (p.get("metadata") or {}).get("name") == v.name)
+    st = pod.get("status") or {}
+    if st.get("reason") == "Evicted":
+        return states.EVICTED
+    reasons = {w.split(": ")[1] if ": " in w else w for w in v.waiting}
+    if reasons & {"ImagePullBackOff", "ErrImagePull", "ErrImageNeverPull", "InvalidImageName"}:
+        return states.IMAGE_PULL
+    if v.phase == "Pending" and _events_of(v.name, events, "FailedScheduling"):
+        return states.UNSCHEDULABLE
+    if "CreateContainerConfigError" in reasons:
+        return states.FAILED_AT_START
+    if "CrashLoopBackOff" in reasons:
+        return states.CRASH_LOOPING
+    cs = engine_status(pod) or {}
+    term = (cs.get("state") or {}).get("terminated")
+    if term:
+        return states.OOM_KILLED if term.get("reason") == "OOMKilled" else states.CRASHED
+    if (cs.get("state") or {}).get("running"):
+        return states.NOT_READY
+    return states.STARTING if v.phase == "Pending" else states.CRASHED
+
+
+def _why_not(v: PodView, pods: list[dict], events: list[dict], full: bool = False) -> str:
+    """One pod's failure in the words of its own status and events, quoted."""
+    pod = next(p for p in pods if (p.get("metadata") or {}).get("name") == v.name)
+    st = pod.get("status") or {}
+    word = _pod_state(v, pods, events)
+    if word == states.EVICTED:
+        return f"pod {v.name} evicted: {st.get('message') or 'no reason given'}"
+    if word == states.UNSCHEDULABLE:
+        msg = _events_of(v.name, events, "FailedScheduling")[-1]
+        return f"pod {v.name} unschedulable, the scheduler says: {msg}"
+    if word == states.NOT_READY:
+        probe = _events_of(v.name, events, "Unhealthy")
+        said = f": {probe[-1]}" if probe else ""
+        return f"pod {v.name} running but not ready{said}"
+    if word == states.IMAGE_PULL:
+        return f"pod {v.name} cannot pull its image ({'; '.join(v.waiting)[:300]})"
+    cs = engine_status(pod) or {}
+    term = latest_termination(cs) or {}
+    last = ""
+    if term:
+        last = (f", last exit: {term.get('reason') or 'Error'} (exit code {term.get('exitCode')}) "
+                f"at {clock(parse_time(term.get('finishedAt')))}")
+    detail = f" ({'; '.join(v.waiting)[:240]})" if v.waiting and full else ""
+    return f"pod {v.name} {v.word}, {v.restarts} restart(s){last}{detail}"
+
+
+def _events_of(pod: str, events: list[dict], reason: str) -> list[str]:
+    return [" ".join(str(e.get("message") or "").split())[:300] for e in events
+            if (e.get("involvedObject") or {}).get("name") == pod and e.get("reason") == reason]

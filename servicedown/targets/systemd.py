@@ -17,7 +17,7 @@ from servicedown.backends.command import BackendError, CommandResult
 from servicedown.backends.host import HostBackend
 from servicedown.config import Settings
 from servicedown.targets import systemd_read as read
-from servicedown.targets.base import ServiceState, Target, TargetError
+from servicedown.targets.base import LogLine, ServiceState, Target, TargetError
 
 
 class SystemdTarget(Target):
@@ -98,13 +98,31 @@ class SystemdTarget(Target):
                                 detail={"problem": self.missing_message(), "unit": self.unit_id})
         return read.unit_state(answer, self.unit_id, self.settings.event_window_s, self.now())
 
-    def logs(self, lines: int) -> list[str]:
-        res = self._run(["journalctl", "-u", self.unit, "-n", str(lines), "--no-pager",
-                         "-o", "short-iso"], self.settings.check_timeout_s + 5)
-        if not res.ok:
+    def logs(self, lines: int) -> list[LogLine]:
+        """`journalctl -u UNIT -n LINES`, each line with its time and whether it belongs to
+        the unit's current invocation (systemd's own id of a run)."""
+        current = self._show("InvocationID").get("InvocationID", "")
+        return self._journal(["-n", str(lines)], current)
+
+    def startup_logs(self, lines: int) -> list[LogLine]:
+        """The first lines of the current invocation (where the engine validates its settings),
+        whatever it logged since."""
+        current = self._show("InvocationID").get("InvocationID", "")
+        if not current:
+            return self.logs(lines)
+        return self._journal([f"_SYSTEMD_INVOCATION_ID={current}"], current, first=lines)
+
+    def _journal(self, args: list[str], current: str, first: int | None = None) -> list[LogLine]:
+        argv = ["journalctl", "-u", self.unit, "--no-pager", "-o", "json",
+                "--output-fields=MESSAGE,_SYSTEMD_INVOCATION_ID,INVOCATION_ID", *args]
+        command = shlex.join(argv) + (f" | head -n {int(first)}" if first else "")
+        if not self.backend.probed:
+            self.preflight()
+        res = self.backend.run(command, self.settings.check_timeout_s + 5)
+        if not res.ok and not res.stdout:
             raise TargetError(f"journalctl -u {self.unit} failed on {self.settings.host}: "
                               f"{(res.stderr or res.stdout).strip()[:200]}")
-        return [line for line in res.stdout.splitlines() if line != "-- No entries --"]
+        return read.journal_lines(res.stdout, current)
 
     def environment(self) -> dict[str, str] | None:
         """The running process's own environment; when it is not running, what systemd
@@ -156,6 +174,11 @@ class SystemdTarget(Target):
         if not res.ok:
             return None
         return res.stdout.encode("utf-8", errors="surrogateescape")
+
+    def env_source(self, name: str) -> str:
+        """A command on the host does not run with the unit's environment: read the running
+        service process's own (root can)."""
+        return f"proc:{self.service_pid()}:{name}"
 
     def service_pid(self) -> str:
         return str(read.to_int(self._show("MainPID").get("MainPID")) or 0)

@@ -5,6 +5,7 @@ text, so a recorded answer reads exactly as a live one.
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from dataclasses import dataclass
@@ -12,7 +13,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from servicedown.targets.base import ServiceState
+from servicedown import states
+from servicedown.states import Exit
+from servicedown.targets.base import CURRENT, EARLIER, UNKNOWN, LogLine, ServiceState
 
 STATE_SCRIPT = (Path(__file__).with_name("systemd_state.sh")).read_text()
 SHOW_PROPS = (
@@ -29,7 +32,9 @@ SIGNALS = {"HUP": 1, "INT": 2, "QUIT": 3, "ILL": 4, "TRAP": 5, "ABRT": 6, "BUS":
 # would blame a `kill -9` seconds after an OOM on memory.
 OOM_MATCH_BEFORE_S, OOM_MATCH_AFTER_S = 3.0, 1.0
 EVENT_WORDS = ("Main process exited", "Failed with result", "Scheduled restart job",
-               "OOM killer", "Start request repeated", "Failed to ", "Killing process")
+               "OOM killer", "Start request repeated", "Failed to ", "Killing process",
+               "Stopping", "Stopped", "Deactivated successfully", "Started")
+STOP_TO_EXIT_S = 120.0  # systemd's default TimeoutStopSec is 90 s
 EXIT_RE = re.compile(r"Main process exited, code=(\w+), status=(\d+)(?:/(\w+))?")
 OOM_RE = re.compile(
     r"oom-kill:.*?task_memcg=(?P<memcg>[^,\s]+).*?task=(?P<task>[^,\s]+),pid=(?P<pid>\d+)")
@@ -172,6 +177,12 @@ def unit_state(a: UnitAnswer, unit_id: str, window_s: int, now: float) -> Servic
         "memcg_failcnt": counters.get("failcnt"),
         "kernel_log": kernel_note,
     }
+    oom_killed = result == "oom-kill" or (sigkill and bool(signs))
+    uptime = now - started.timestamp() if started and running else None
+    timeline = _unit_timeline(a.journal, unit_id, kernel_ooms, journal_ooms)
+    state_exits = _unit_exits(timeline, p, oom_killed, running)
+    how, how_detail, history = _unit_how(p, running, uptime, state_exits,
+                                         started.timestamp() if started else None)
     return ServiceState(
         exists=True,
         running=running,
@@ -182,17 +193,100 @@ def unit_state(a: UnitAnswer, unit_id: str, window_s: int, now: float) -> Servic
         exit_code=exit_code,
         # On cgroup v2 systemd says Result=oom-kill itself; on v1 only 'signal', so a SIGKILL
         # needs a second sign (see _oom_signs).
-        oom_killed=result == "oom-kill" or (sigkill and bool(signs)),
+        oom_killed=oom_killed,
         result=result,
         enabled=_enabled(p.get("UnitFileState", "")),
-        uptime_s=now - started.timestamp() if started and running else None,
+        uptime_s=uptime,
         events=[f"{_hhmmss(w)} {m}" for w, m in events],
         oom_events=max(len(kernel_ooms), len(journal_ooms),
                        counters.get("oom_kill", 0) if kernel_note else 0),
         die_events=len(exits),
         pid=to_int(p.get("MainPID")) or None,
         detail={k: v for k, v in detail.items() if v is not None},
+        how=how, how_detail=how_detail, started_at=started.timestamp() if started else None,
+        last_exit=state_exits[-1] if state_exits else None, exits=state_exits, history=history,
     )
+
+
+def _unit_timeline(lines: list[str], unit_id: str, kernel_ooms: list[tuple[float, str, str]],
+                   journal_ooms: list[float]) -> list[tuple[float, str, str]]:
+    """systemd's lines about the unit as (time, kind, text): start, stopping, stopped, exit."""
+    out: list[tuple[float, str, str]] = []
+    for line in lines:
+        entry = _journal_entry(line)
+        if entry is None:
+            continue
+        when, message = entry
+        message = message.removeprefix(unit_id + ": ")
+        if message.startswith("Started"):
+            out.append((when, "start", message))
+        elif message.startswith("Stopping"):
+            out.append((when, "stopping", message))
+        elif message.startswith(("Stopped", "Deactivated successfully")):
+            out.append((when, "stopped", message))
+        elif EXIT_RE.search(message):
+            out.append((when, "exit", message))
+    for when in [k[0] for k in kernel_ooms] + journal_ooms:
+        out.append((when, "oom", "OOM kill"))
+    return sorted(out)
+
+
+def _unit_exits(timeline: list[tuple[float, str, str]], p: dict[str, str], oom_killed: bool,
+                running: bool) -> list[Exit]:
+    """The unit's runs that ended in the window: an exit line, or a stop that ended one."""
+    out: list[Exit] = []
+    started: float | None = None
+    stopping: float | None = None
+    ooms = [w for w, kind, _ in timeline if kind == "oom"]
+    for when, kind, text in timeline:
+        if kind == "start":
+            started, stopping = when, None
+        elif kind == "stopping":
+            stopping = when
+        elif kind in ("exit", "stopped"):
+            if kind == "stopped" and out and out[-1].at is not None and when - out[-1].at < 5:
+                continue  # the exit line of this same stop is already counted
+            asked = stopping is not None and when - stopping <= STOP_TO_EXIT_S
+            code = 0
+            m = EXIT_RE.search(text)
+            if m:
+                how, status, name = m.group(1), int(m.group(2)), m.group(3) or ""
+                signo = SIGNALS.get(name, status) if how in ("killed", "dumped") else None
+                code = 128 + signo if signo is not None else status
+            near_oom = any(when - OOM_MATCH_BEFORE_S <= w <= when + OOM_MATCH_AFTER_S for w in ooms)
+            out.append(Exit(when, code, oom=near_oom and not asked,
+                            requested=f"systemctl stop at {_hhmmss(stopping)}" if asked and stopping
+                            else "", ran_s=None if started is None else when - started))
+            if kind == "stopped":
+                started = None
+    if not running and not out and p.get("ActiveState") in ("inactive", "failed"):
+        # The end fell outside the window: what systemd still says of the last run.
+        code_kind, status = to_int(p.get("ExecMainCode")) or 0, to_int(p.get("ExecMainStatus"))
+        code = 128 + status if code_kind in (CLD_KILLED, CLD_DUMPED) and status else status
+        asked = p.get("ActiveState") == "inactive" and p.get("Result") == "success"
+        out.append(Exit(None, code, oom=oom_killed,
+                        requested="systemctl stop (inactive, result success)" if asked else ""))
+    return out
+
+
+def _unit_how(p: dict[str, str], running: bool, uptime: float | None, exits: list[Exit],
+              started: float | None) -> tuple[str, str, list[str]]:
+    restarting = p.get("SubState") == "auto-restart"
+    if states.looping(exits, uptime, restarting and len(exits) > 1):
+        unasked = [e for e in exits if not e.requested]
+        tail = f"; last: {states.exit_state(unasked[-1])[1]}" if unasked else ""
+        return states.CRASH_LOOPING, (f"crash-looping: {len(unasked)} exit(s) in the event window, "
+                                      f"{p.get('NRestarts', '?')} restart(s) by systemd{tail}"), []
+    last = exits[-1] if exits else None
+    if running:
+        history = [states.history_line(last, states.exit_state(last)[0], "systemd")] if last else []
+        return states.RUNNING, f"running since {states.clock(started)}", history
+    if restarting and last is not None:
+        word, text = states.exit_state(last)
+        return word, f"{text}; systemd restarts it", []
+    if last is None:
+        return states.EXITED, f"not running ({p.get('ActiveState')}/{p.get('SubState')})", []
+    return (*states.exit_state(last), [])
 
 
 def _last_exit(p: dict[str, str], exits: list[tuple[float, int, str]]
@@ -344,3 +438,26 @@ def parse_env_file(text: str) -> dict[str, str]:
             value = value[1:-1]
         env[key.strip().removeprefix("export ")] = value
     return env
+
+
+def journal_lines(text: str, current_invocation: str) -> list[LogLine]:
+    """`journalctl -o json` entries -> LogLines: the time is the journal's own, the run is
+    told by the invocation id (a line of the unit's current run carries it)."""
+    out = []
+    for raw in text.splitlines():
+        try:
+            entry = json.loads(raw)
+        except ValueError:
+            continue
+        if not isinstance(entry, dict):
+            continue
+        message = entry.get("MESSAGE", "")
+        if isinstance(message, list):  # the journal's form of a message that is not UTF-8
+            message = bytes(b for b in message if isinstance(b, int) and 0 <= b < 256).decode(
+                "utf-8", "replace")
+        stamp = to_int(entry.get("__REALTIME_TIMESTAMP"))
+        inv = entry.get("_SYSTEMD_INVOCATION_ID") or entry.get("INVOCATION_ID") or ""
+        run = UNKNOWN if not current_invocation or not inv else \
+            CURRENT if inv == current_invocation else EARLIER
+        out.append(LogLine(str(message), None if stamp is None else stamp / 1e6, run))
+    return out

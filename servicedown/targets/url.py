@@ -26,7 +26,8 @@ class UrlTarget(Target):
         return None
 
     def run_in_service(self, argv: list[str], timeout: float) -> CommandResult | None:
-        return None
+        raise NotSupported("a url target cannot run commands where the service runs; use "
+                           "--target compose|systemd|kubernetes for resources and the engine's side")
 
     def restart(self) -> str:
         raise NotSupported("a url target cannot be restarted; restart it on its platform")

@@ -247,6 +247,7 @@ def start_engine(tmp_path: Path) -> Iterator[Callable[..., EngineProcess]]:
         wait: bool = True,
         scheme: str = "http",
         preexec_fn: Callable[[], object] | None = None,
+        split_stderr: bool = False,
         **overrides: str | None,
     ) -> EngineProcess:
         n = len(started)
@@ -254,7 +255,10 @@ def start_engine(tmp_path: Path) -> Iterator[Callable[..., EngineProcess]]:
         port = free_port()
         values: dict[str, str | None] = dict(db.engine_env()) if db is not None else {}
         values.update(overrides)
-        engine = EngineProcess(engine_env(port, data_dir, **values), tmp_path / f"engine{n}.log", scheme)
+        stderr_path = tmp_path / f"engine{n}.stderr.log" if split_stderr else None
+        engine = EngineProcess(
+            engine_env(port, data_dir, **values), tmp_path / f"engine{n}.log", scheme, stderr_path
+        )
         started.append(engine)
         engine.start(preexec_fn=preexec_fn)
         if wait:

@@ -49,6 +49,9 @@ def engine_env(port: int, data_dir: Path, **overrides: str | None) -> dict[str, 
         QBITEL_ENVIRONMENT="production",
         QBITEL_HOST="127.0.0.1",
         QBITEL_PORT=str(port),
+        # The real-shape profile's other listeners; free ports, never the host's 9090/50051.
+        QBITEL_METRICS_PORT=str(free_port()),
+        QBITEL_GRPC_PORT=str(free_port()),
         QBITEL_DATA_DIR=str(data_dir),
         QBITEL_STARTUP_GRACE_SECONDS="0.5",
         QBITEL_HEARTBEAT_SECONDS="1",
@@ -70,25 +73,46 @@ def engine_env(port: int, data_dir: Path, **overrides: str | None) -> dict[str, 
 
 
 class EngineProcess:
-    def __init__(self, env: Mapping[str, str], log_path: Path, scheme: str = "http") -> None:
+    """One engine process; stdout (and stderr, unless `stderr_path` splits it) into `log_path`."""
+
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        log_path: Path,
+        scheme: str = "http",
+        stderr_path: Path | None = None,
+    ) -> None:
         self.env = dict(env)
         self.port = int(self.env.get("QBITEL_PORT", "8000"))
+        self.metrics_port = int(self.env.get("QBITEL_METRICS_PORT", "9090"))
+        self.grpc_port = int(self.env.get("QBITEL_GRPC_PORT", "50051"))
         self.log_path = log_path
+        self.stderr_path = stderr_path
         self.scheme = scheme
         self.proc: subprocess.Popen[bytes] | None = None
         self._log_file: IO[bytes] | None = None
+        self._err_file: IO[bytes] | None = None
+
+    @property
+    def ready_path(self) -> str:
+        # The real-shape profile mounts no /health/live; /health is its only probe.
+        return "/health" if self.env.get("QBITEL_ENGINE_PROFILE") == "real-shape" else "/health/live"
 
     # -- process -----------------------------------------------------------------
 
     def start(self, preexec_fn: Callable[[], Any] | None = None) -> EngineProcess:
         self._log_file = self.log_path.open("wb")
+        stderr: IO[bytes] | int = subprocess.STDOUT
+        if self.stderr_path is not None:
+            self._err_file = self.stderr_path.open("wb")
+            stderr = self._err_file
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "qbitel_ref"],
             env=self.env,
             cwd=str(self.log_path.parent),
             stdin=subprocess.DEVNULL,
             stdout=self._log_file,
-            stderr=subprocess.STDOUT,
+            stderr=stderr,
             preexec_fn=preexec_fn,
         )
         return self
@@ -116,16 +140,22 @@ class EngineProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
+        for handle in (self._log_file, self._err_file):
+            if handle is not None:
+                handle.close()
+        self._log_file = self._err_file = None
         return self.proc.returncode
 
     def log(self) -> str:
-        try:
-            return self.log_path.read_text(encoding="utf-8", errors="replace")
-        except FileNotFoundError:
-            return ""
+        """Everything the process wrote (stdout, then stderr when they are split)."""
+        return self.stdout() + self.stderr()
+
+    def stdout(self) -> str:
+        """stdout, or stdout and stderr interleaved when they are not split."""
+        return _read(self.log_path)
+
+    def stderr(self) -> str:
+        return _read(self.stderr_path) if self.stderr_path is not None else ""
 
     # -- HTTP ------------------------------------------------------------------
 
@@ -140,17 +170,24 @@ class EngineProcess:
         return self.request("GET", path, timeout=timeout)
 
     def wait_serving(self, timeout: float = 20.0) -> None:
-        """Until /health/live answers at all; fails early if the process exits."""
+        """Until the profile's probe answers at all; fails early if the process exits."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.returncode is not None:
                 raise AssertionError(f"engine exited {self.returncode}:\n{self.log()[-3000:]}")
             try:
-                self.get("/health/live", timeout=2.0)
+                self.get(self.ready_path, timeout=2.0)
                 return
             except httpx.HTTPError:
                 time.sleep(0.1)
         raise AssertionError(f"engine not serving after {timeout}s:\n{self.log()[-3000:]}")
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return ""
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from .conftest import PostgresCluster
@@ -259,5 +260,12 @@ def test_fd_exhaustion_is_logged(start_engine: StartEngine) -> None:
     finally:
         for client in clients:
             client.close()
-    # It recovers once the clients are gone.
-    assert wait_until(lambda: engine.get("/health/live", timeout=3).status_code == 200, timeout=15)
+    # It recovers once the clients are gone (while it still sheds load, a probe may find no
+    # connection at all: that is "not yet", not a failure of the test).
+    def live() -> bool:
+        try:
+            return engine.get("/health/live", timeout=3).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    assert wait_until(live, timeout=30)

@@ -53,6 +53,11 @@ def test_image_names_are_settings():
     assert cfg.postgres_image == StackConfig.postgres_image
 
 
+def test_engine_profile_is_a_setting():
+    assert StackConfig.from_env({}).engine_profile == "reference"
+    assert StackConfig.from_env({"QBITEL_ENGINE_PROFILE": "real-shape"}).engine_profile == "real-shape"
+
+
 def test_free_port():
     assert 1024 < free_port() < 65536
 

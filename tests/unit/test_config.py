@@ -8,7 +8,8 @@ def test_defaults_match_the_runbook():
     assert s.base_url == "http://localhost:8000"
     assert (s.service, s.db_service, s.unit) == ("qbitel-engine", "postgres", "qbitel")
     assert (s.namespace, s.selector) == ("qbitel", "app=qbitel-engine")
-    assert (s.db_user, s.db_name, s.log_lines) == ("qbitel_user", "qbitel", 100)
+    # Empty: the engine's own DATABASE_USER / DATABASE_NAME / QBITEL_DATA_DIR decide.
+    assert (s.db_user, s.db_name, s.data_dir, s.log_lines) == ("", "", "", 100)
     assert s.remediate is False
 
 

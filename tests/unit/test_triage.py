@@ -52,7 +52,7 @@ def test_healthy_has_no_causes():
     assert t.verdict == "healthy" and t.causes == [] and t.top is None
 
 
-@pytest.mark.parametrize("c", CAUSES, ids=lambda c: c.id)
+@pytest.mark.parametrize("c", [c for c in CAUSES if c.in_runbook], ids=lambda c: c.id)
 def test_expected_detection_alone_ranks_its_cause_first(c):
     # What the chaos harness asserts: with exactly these checks failing, triage names the cause.
     assert top(run(c.expected_fail)) == c.id
@@ -248,12 +248,36 @@ def test_a_cause_whose_evidence_against_outweighs_is_dropped():
 
 
 def test_ties_break_on_corroboration_then_table_order():
-    a = Cause("a", "database", "A", ("cause-3",), (fail("x.one", 2), fail("x.two", 2)), (), ())
+    a = Cause("a", "database", "A", ("cause-3",), (fail("x.one", 2, defining=True), fail("x.two", 2)),
+              (), ())
     b = Cause("b", "database", "B", ("cause-3",), (fail("x.three", 4),), (), ())
     c = Cause("c", "database", "C", ("cause-3",), (fail("x.three", 4),), (), ())
     d = Cause("d", "database", "D", ("cause-3",), (fail("x.three", 2), passed("x.one", 2)), (), ())
     results = [CheckResult(i, "x", F, "m") for i in ("x.one", "x.two", "x.three")]
     assert [r.id for r in triage(results, (c, b, a, d)).causes] == ["a", "c", "b", "d"]
+
+
+def test_a_cause_without_defining_evidence_never_ranks_first():
+    strong = Cause("strong", "database", "S", ("cause-3",), (fail("x.one", 2), fail("x.two", 2),
+                                                              fail("x.four", 1)), (), ())
+    weak = Cause("weak", "database", "W", ("cause-3",), (fail("x.three", 3),), (), ())
+    results = [CheckResult(i, "x", F, "m") for i in ("x.one", "x.two", "x.three", "x.four")]
+    t = triage(results, (strong, weak))
+    assert [c.id for c in t.causes] == ["weak", "strong"]  # 3 with defining evidence beats 5
+    assert not t.inconclusive and t.top is not None and t.top.id == "weak"
+    assert t.causes[1].why_not_first.startswith("no defining evidence")
+    assert t.causes[1].confidence <= 0.3 < t.causes[0].confidence
+
+
+def test_no_defining_evidence_anywhere_is_inconclusive_and_says_what_would_decide():
+    only = Cause("only", "database", "O", ("cause-3",), (fail("x.one", 2), fail("x.two", 3)), (), ())
+    results = [CheckResult("x.one", "x", F, "m"), CheckResult("x.two", "x", S, "the engine is not "
+                                                               "running", {"skipped": "cannot tell"})]
+    t = triage(results, (only,))
+    assert t.inconclusive and t.top is None and t.verdict == "degraded"
+    assert t.headline == "DEGRADED (cause inconclusive)"
+    assert any("x.two would decide only" in d and "the engine is not running" in d for d in t.decide)
+    assert t.to_json()["top_cause"] is None and t.to_json()["cause_inconclusive"] is True
 
 
 def test_each_signal_counts_once_even_with_several_results():
@@ -331,6 +355,7 @@ def test_summary_text_healthy_and_unmatched():
     assert summary_text(triage(run(errors=["resources.cpu"]))).splitlines() == [
         f"Verdict: HEALTHY - 0 failed, {len(VOCABULARY) - 1} passed, 0 skipped, 1 errored of "
         f"{len(VOCABULARY)} checks",
+        "State: ok",
         "Could not check: resources.cpu",
     ]
     text = summary_text(triage(run(["running.restarts"])))
@@ -402,8 +427,8 @@ def test_full_incident_ranks_its_cause_with_all_its_evidence(cause_id):
     assert quoted == checks
 
 
-def test_full_table_covers_every_cause():
-    assert set(FULL) == {c.id for c in CAUSES}
+def test_full_table_covers_every_runbook_cause():
+    assert set(FULL) == {c.id for c in CAUSES if c.in_runbook}
 
 
 # --- evidence against, and the discriminating message patterns --------------------------------
@@ -448,8 +473,24 @@ def test_sigkill_without_an_oom_record_is_a_crash():
     assert ranking(r) == ["crash"]
 
 
-def test_engine_stopped_cleanly_is_a_crash():
-    assert ranking(run({"running.state": "not running: status 'exited', last exit code 0"})) == ["crash"]
+def test_engine_stopped_on_request_is_a_stop_not_a_crash():
+    r = run(running__state=(F, "not running: stopped on request (docker stop at 21:03:05), exit code 0",
+                            {"how": "stopped"}))
+    assert ranking(r) == ["stopped"]  # crash: 1.5 as the base explanation, -3 for the request
+    assert triage(r).top.id == "stopped" and not triage(r).top.in_runbook
+
+
+def test_a_stop_is_not_a_crash_even_with_errors_logged_before_it():
+    # The first issue's case: a database blip earlier in the run, then a stop on purpose.
+    r = run({"logs.db_error": "1 matching line(s) since the last start: 21:01:10 Database "
+                              "connection error: connection timeout expired"},
+            running__state=(F, "not running: stopped on request (docker stop at 21:03:05)",
+                            {"how": "stopped"}),
+            database__reachable=(S, "the engine is not running", {"skipped": "not applicable here"}))
+    t = triage(r)
+    assert t.top.id == "stopped"
+    network = next(c for c in t.causes if c.id == "db-network")
+    assert not network.defining and network.why_not_first.startswith("no defining evidence")
 
 
 def test_platform_oom_flag_weighs_against_crash():
@@ -473,7 +514,8 @@ def test_database_shutting_down_seen_only_from_the_engine_side():
     r = run({"database.reachable": "FATAL:  the database system is shutting down",
              "logs.db_error": "FATAL:  the database system is shutting down"},
             skips=["database.ready"])
-    assert scores(r) == {"db-down": 4}  # reachable 1 + db error 1 + shutting down 2
+    # reachable 1 + shutting down 1.5 + db error 1 + shutting down 2
+    assert scores(r) == {"db-down": 5.5} and triage(r).top.id == "db-down"
 
 
 def test_pool_exhaustion_seen_without_the_connections_check():

@@ -1,7 +1,8 @@
 """Entry point: `python -m qbitel_ref`.
 
-Order matters: logging, then startup validation (fast, no network, before the
-web stack is even imported), then settings, then the server.
+Order matters: the profile (it picks the log format), logging, then startup
+validation (fast, no network, before the web stack is even imported), then
+settings, then the server.
 """
 
 from __future__ import annotations
@@ -19,10 +20,21 @@ import ssl  # noqa: E402
 from types import FrameType  # noqa: E402
 
 from .logging_setup import configure_logging  # noqa: E402
-from .settings import SettingsError, environment_name  # noqa: E402
+from .settings import Profile, SettingsError, environment_name, read_profile  # noqa: E402
 from .validation import validate_startup  # noqa: E402
 
 logger = logging.getLogger("qbitel_ref")
+
+
+def _configure_logging_for(profile: Profile) -> None:
+    if profile is Profile.REAL_SHAPE:
+        from .real_shape.observability.logging import configure_json_logging
+        from .real_shape.observability.subsystems import configure_logging_subsystem
+
+        configure_json_logging()
+        configure_logging_subsystem()  # fails and says so, as upstream's does
+    else:
+        configure_logging()
 
 
 def _exit_on_early_signal(signum: int, _frame: FrameType | None) -> None:
@@ -33,13 +45,19 @@ def _exit_on_early_signal(signum: int, _frame: FrameType | None) -> None:
 
 
 def main() -> int:
-    configure_logging()
+    try:
+        profile = read_profile(os.environ)
+    except SettingsError as exc:
+        configure_logging()
+        logger.critical("Failed to start QBITEL Engine: %s", exc)
+        return 1
+    _configure_logging_for(profile)
     signal.signal(signal.SIGTERM, _exit_on_early_signal)
     signal.signal(signal.SIGINT, _exit_on_early_signal)
     environment = environment_name(os.environ)
     logger.info("Starting QBITEL Engine (environment: %s, pid %d)", environment, os.getpid())
     try:
-        if not validate_startup(os.environ):
+        if not validate_startup(os.environ, multiline_rules=profile is Profile.REAL_SHAPE):
             return 1
         from .settings import Settings
 

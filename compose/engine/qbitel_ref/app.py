@@ -10,6 +10,7 @@ from . import routes_health, routes_records
 from .engine import Engine
 from .metrics import CONTENT_TYPE
 from .middleware import DrainGateMiddleware, MetricsMiddleware
+from .request_tracking import RequestTrackingMiddleware
 
 
 def build_fastapi(engine: Engine) -> FastAPI:
@@ -37,8 +38,15 @@ def build_fastapi(engine: Engine) -> FastAPI:
     return api
 
 
-def build_app(engine: Engine) -> ASGIApp:
-    api = build_fastapi(engine)
+def instrument(api: FastAPI, engine: Engine) -> ASGIApp:
+    """The wrapping both profiles share: request tracking when asked, drain gate, metrics."""
+    if engine.settings.http500:
+        # Inside FastAPI, so its error middleware turns the bug into a 500, as upstream's does.
+        api.add_middleware(RequestTrackingMiddleware)
     gated = DrainGateMiddleware(api, engine.drain)
     # Metrics outermost, so the 503s sent while draining are counted too.
     return MetricsMiddleware(gated, engine.metrics, lambda: list(api.routes))
+
+
+def build_app(engine: Engine) -> ASGIApp:
+    return instrument(build_fastapi(engine), engine)

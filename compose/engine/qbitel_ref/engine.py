@@ -49,7 +49,7 @@ class Engine:
 
     @classmethod
     def build(cls, settings: Settings) -> Engine:
-        metrics = EngineMetrics()
+        metrics = EngineMetrics(settings.data_dir)
         gauge = metrics.circuit_breaker_state.labels("database")
         breaker = CircuitBreaker(
             "database",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -14,6 +16,8 @@ from prometheus_client import (
     generate_latest,
 )
 
+from .resource_metrics import ResourceCollector
+
 # The *_created series only add noise to the scrape.
 disable_created_metrics()
 
@@ -23,10 +27,13 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 class EngineMetrics:
     """One registry per engine, so tests can build several without clashes."""
 
-    def __init__(self) -> None:
+    def __init__(self, data_dir: Path | None = None) -> None:
         self.registry = CollectorRegistry()
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
+        if data_dir is not None:
+            # CPU, memory and data-dir space against their limits, for the alert rules.
+            self.registry.register(ResourceCollector(data_dir))
         self.http_requests_total = Counter(
             "http_requests_total",
             "HTTP requests handled, by route template and status",

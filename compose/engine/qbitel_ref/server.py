@@ -3,7 +3,8 @@
 uvicorn's own handlers would stop at once and re-raise SIGTERM afterwards;
 the engine instead drains (503 + Retry-After) for QBITEL_DRAIN_SECONDS, then
 stops the server and exits 0. It must work as PID 1, where a signal without
-a handler is ignored.
+a handler is ignored. The real-shape profile serves through real_shape/server.py,
+with the same signal handling.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ import signal
 import socket
 import ssl
 from collections.abc import Callable, Iterator
+from typing import Literal
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from .app import build_app
 from .engine import Engine
-from .settings import Settings
+from .settings import Profile, Settings
 
 logger = logging.getLogger("qbitel_ref.server")
 
@@ -66,19 +69,27 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def install_signal_handlers(loop: asyncio.AbstractEventLoop, engine: Engine, server: uvicorn.Server) -> None:
+def stop_server(server: uvicorn.Server, force: bool) -> None:
+    server.should_exit = True
+    if force:
+        server.force_exit = True
+
+
+def install_signal_handlers(
+    loop: asyncio.AbstractEventLoop, engine: Engine, stop: Callable[[bool], None]
+) -> None:
+    """SIGTERM/SIGINT drain, then `stop(False)`; a second signal calls `stop(True)` at once."""
     drain_seconds = engine.settings.drain_seconds
 
     def stop_serving() -> None:
         logger.info("Drain period over; stopping HTTP server")
-        server.should_exit = True
+        stop(False)
 
     def on_signal(signum: int) -> None:
         name = signal.Signals(signum).name
         if engine.drain.draining:
             logger.warning("Received %s again: stopping now", name)
-            server.should_exit = True
-            server.force_exit = True
+            stop(True)
             return
         engine.drain.begin()
         logger.warning(
@@ -100,26 +111,36 @@ def _fixed_context(context: ssl.SSLContext) -> Callable[..., ssl.SSLContext]:
     return factory
 
 
+def http_config(
+    app: ASGIApp,
+    settings: Settings,
+    tls_context: ssl.SSLContext | None = None,
+    *,
+    lifespan: Literal["on", "off"] = "off",
+    access_log: bool | None = None,
+) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        http="httptools",
+        lifespan=lifespan,
+        log_config=None,  # keep our stdout handler and format
+        access_log=settings.access_log if access_log is None else access_log,
+        server_header=False,
+        timeout_keep_alive=5,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        # The context loaded by the caller; uvicorn would otherwise load the files again.
+        ssl_context_factory=None if tls_context is None else _fixed_context(tls_context),
+    )
+
+
 async def serve(settings: Settings) -> int:
     tls_context = None
     if settings.tls_enabled:
         tls_context = load_tls_context(settings.tls_cert_file or "", settings.tls_key_file or "")
     sock = bind_socket(settings.host, settings.port)
     engine = Engine.build(settings)
-    config = uvicorn.Config(
-        build_app(engine),
-        http="httptools",
-        lifespan="off",
-        log_config=None,  # keep our stdout handler and format
-        access_log=settings.access_log,
-        server_header=False,
-        timeout_keep_alive=5,
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-        # The context loaded above; uvicorn would otherwise load the files again.
-        ssl_context_factory=None if tls_context is None else _fixed_context(tls_context),
-    )
-    server = EngineServer(config)
-    install_signal_handlers(asyncio.get_running_loop(), engine, server)
+    server = EngineServer(http_config(build_app(engine), settings, tls_context))
+    install_signal_handlers(asyncio.get_running_loop(), engine, lambda force: stop_server(server, force))
     try:
         await engine.start()
         logger.info(
@@ -146,5 +167,8 @@ def run(settings: Settings) -> int:
         import uvloop
 
         loop_factory = uvloop.new_event_loop
+    main = serve
+    if settings.profile is Profile.REAL_SHAPE:
+        from .real_shape.server import serve as main
     with asyncio.Runner(loop_factory=loop_factory) as runner:
-        return runner.run(serve(settings))
+        return runner.run(main(settings))

@@ -12,6 +12,16 @@ Variables (default):
   DB_POOL_SIZE (10)  DB_POOL_MAX_OVERFLOW (20)  DB_POOL_TIMEOUT (30 s)
   TLS_ENABLED (false)  TLS_CERT_FILE  TLS_KEY_FILE
   JWT_SECRET, ENCRYPTION_KEY: only checked by startup validation.
+  QBITEL_ENGINE_PROFILE (reference | real-shape)   QBITEL_ENGINE_HTTP500 (false)
+  QBITEL_METRICS_PORT (9090) and QBITEL_GRPC_PORT (50051): real-shape only.
+
+QBITEL_ENGINE_PROFILE picks how the engine behaves. ``reference`` (default) is the engine of
+the contract: plain-text logs, every probe mounted, /metrics on the REST port, /health judging
+the database. ``real-shape`` behaves like the real engine as observed running (JSON logs and
+their noise, only /health, metrics on their own port, a REST port that can die while the
+process lives on); ``real_shape/__init__.py`` says what each part reproduces.
+QBITEL_ENGINE_HTTP500=true, with either profile, turns on the real engine's request-tracking
+bug: every request on the REST port answers 500.
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 from . import DEFAULT_VERSION
@@ -32,6 +43,23 @@ class SettingsError(ValueError):
 
 def parse_flag(value: str | None) -> bool:
     return (value or "").strip().lower() in TRUE_WORDS
+
+
+class Profile(StrEnum):
+    REFERENCE = "reference"
+    REAL_SHAPE = "real-shape"
+
+
+def read_profile(env: Mapping[str, str]) -> Profile:
+    """The profile named by QBITEL_ENGINE_PROFILE; unset or empty means reference."""
+    raw = (env.get("QBITEL_ENGINE_PROFILE") or "").strip().lower()
+    if not raw:
+        return Profile.REFERENCE
+    try:
+        return Profile(raw)
+    except ValueError:
+        names = " or ".join(p.value for p in Profile)
+        raise SettingsError(f"QBITEL_ENGINE_PROFILE must be {names}, got {raw[:40]!r}") from None
 
 
 def environment_name(env: Mapping[str, str]) -> str:
@@ -121,6 +149,10 @@ class Settings:
     tls_key_file: str | None
     access_log: bool
     event_loop: str
+    profile: Profile = Profile.REFERENCE
+    http500: bool = False
+    metrics_port: int = 9090
+    grpc_port: int = 50051
 
     @property
     def is_production(self) -> bool:
@@ -137,6 +169,10 @@ class Settings:
         port = _integer(env, "QBITEL_PORT", 8000, minimum=1)
         if db_port > 65535 or port > 65535:
             raise SettingsError("DATABASE_PORT and QBITEL_PORT must be 1-65535")
+        metrics_port = _integer(env, "QBITEL_METRICS_PORT", 9090, minimum=1)
+        grpc_port = _integer(env, "QBITEL_GRPC_PORT", 50051, minimum=1)
+        if metrics_port > 65535 or grpc_port > 65535:
+            raise SettingsError("QBITEL_METRICS_PORT and QBITEL_GRPC_PORT must be 1-65535")
         event_loop = (env.get("QBITEL_EVENT_LOOP") or "uvloop").strip().lower()
         if event_loop not in ("uvloop", "asyncio"):
             raise SettingsError(f"QBITEL_EVENT_LOOP must be uvloop or asyncio, got {event_loop!r}")
@@ -169,4 +205,8 @@ class Settings:
             tls_key_file=env.get("TLS_KEY_FILE") or None,
             access_log=parse_flag(env.get("QBITEL_ACCESS_LOG")),
             event_loop=event_loop,
+            profile=read_profile(env),
+            http500=parse_flag(env.get("QBITEL_ENGINE_HTTP500")),
+            metrics_port=metrics_port,
+            grpc_port=grpc_port,
         )

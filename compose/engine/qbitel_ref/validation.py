@@ -195,19 +195,25 @@ def validate(env: Mapping[str, str]) -> ValidationOutcome:
     return ValidationOutcome(environment=environment, results=tuple(results))
 
 
-def _log_section(title: str, severity: Severity, results: list[CheckResult]) -> None:
+def _log_section(title: str, severity: Severity, outcome: ValidationOutcome, opening: str) -> None:
+    results = outcome.failures(severity)
     if not results:
         return
     level = severity.log_level
-    logger.log(level, SECTION_LINE)
+    logger.log(level, opening + SECTION_LINE)
     logger.log(level, title)
     logger.log(level, SECTION_LINE)
     for result in results:
         logger.log(level, "  %s", result.line())
 
 
-def log_report(outcome: ValidationOutcome) -> None:
-    """Log each check as it is judged, then the summary block and the verdict."""
+def log_report(outcome: ValidationOutcome, *, multiline_rules: bool = False) -> None:
+    """Log each check as it is judged, then the summary block and the verdict.
+
+    `multiline_rules`: open the summary and each section with a newline before the rule, as
+    the real engine does (its JSON lines carry the newline inside the message).
+    """
+    opening = "\n" if multiline_rules else ""
     logger.info("Starting validation for environment: %s", outcome.environment)
     for result in outcome.results:
         logger.log(result.severity.log_level, result.line())
@@ -215,7 +221,7 @@ def log_report(outcome: ValidationOutcome) -> None:
     counts = {severity: 0 for severity in Severity}
     for result in outcome.results:
         counts[result.severity] += 1
-    logger.info(RULE_LINE)
+    logger.info(opening + RULE_LINE)
     logger.info("STARTUP VALIDATION SUMMARY")
     logger.info(RULE_LINE)
     logger.info("Environment: %s", outcome.environment)
@@ -224,9 +230,9 @@ def log_report(outcome: ValidationOutcome) -> None:
     logger.info("  ⚠ Warning:  %d", counts[Severity.WARNING])
     logger.info("  ✗ Error:    %d", counts[Severity.ERROR])
     logger.info("  ✗ Critical: %d", counts[Severity.CRITICAL])
-    _log_section("CRITICAL FAILURES (Must Fix):", Severity.CRITICAL, outcome.failures(Severity.CRITICAL))
-    _log_section("ERRORS (Should Fix):", Severity.ERROR, outcome.failures(Severity.ERROR))
-    _log_section("WARNINGS (Review Recommended):", Severity.WARNING, outcome.failures(Severity.WARNING))
+    _log_section("CRITICAL FAILURES (Must Fix):", Severity.CRITICAL, outcome, opening)
+    _log_section("ERRORS (Should Fix):", Severity.ERROR, outcome, opening)
+    _log_section("WARNINGS (Review Recommended):", Severity.WARNING, outcome, opening)
     logger.info(RULE_LINE)
 
     verdict = outcome.verdict
@@ -243,10 +249,10 @@ def log_report(outcome: ValidationOutcome) -> None:
         logger.info(verdict)
 
 
-def validate_startup(env: Mapping[str, str]) -> bool:
+def validate_startup(env: Mapping[str, str], *, multiline_rules: bool = False) -> bool:
     """Validate and report; False means: do not start (production only)."""
     outcome = validate(env)
-    log_report(outcome)
+    log_report(outcome, multiline_rules=multiline_rules)
     if not outcome.passed:
         logger.critical(EXIT_LINE)
         return False
