@@ -31,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
                         "engine has them)")
     p.add_argument("--out", default=str(INCIDENTS), help=f"folder of the recordings [{INCIDENTS}]")
     p.add_argument("--list", action="store_true", help="list the scenarios and their labels")
+    p.add_argument("--relabel", action="store_true",
+                   help="write the scenarios' labels into their existing recordings (after a "
+                        "change of the causes' vocabulary); nothing is set up or recorded")
     args = p.parse_args(argv)
     chosen = sc.select(args.only, args.kind or None)
     if not chosen:
@@ -41,9 +44,11 @@ def main(argv: list[str] | None = None) -> int:
         for s in chosen:
             print(f"{s.id:28} {s.kind:10} {s.verdict:9} {'+'.join(s.causes) or '(no cause)':24} {s.title}")
         return 0
+    out = Path(args.out)
+    if args.relabel:
+        return relabel(chosen, out)
     from servicedown.corpus import compose
 
-    out = Path(args.out)
     failures: list[str] = []
     recorded = 0
     profiles = args.profile or list(sc.PROFILES)
@@ -67,6 +72,24 @@ def main(argv: list[str] | None = None) -> int:
     for f in failures:
         progress(f"  FAILED {f}")
     return 1 if failures else 0
+
+
+def relabel(chosen: list[sc.Scenario], out: Path) -> int:
+    from servicedown.corpus.common import label_of
+    from servicedown.record import incident as inc
+
+    changed = 0
+    for s in chosen:
+        for path in sorted(out.glob(f"*.{s.id}.json")):
+            incident = inc.load(path)
+            label = label_of(s)
+            if incident.label != label:
+                incident.label = label
+                inc.save(incident, path)
+                changed += 1
+                progress(f"relabelled {path.name}: {label.verdict} {'+'.join(label.causes) or '(no cause)'}")
+    progress(f"{changed} recording(s) relabelled")
+    return 0
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ class Scenario:
     id: str
     title: str
     verdict: str  # the label's verdict: healthy | degraded | down
-    causes: tuple[str, ...] = ()  # every runbook cause behind it; () = none can be named
+    causes: tuple[str, ...] = ()  # every cause (causes.py) behind it; () = none can be named
     kind: str = "compose"
     fault: tuple[str, Mapping[str, Any]] | None = None  # (kind, params), chaos catalogue
     baseline: str = "default"
@@ -83,12 +83,12 @@ MESSY: tuple[Scenario, ...] = (
              ("disk-full", "db-down"), fault=("compound", {"faults": [("disk-fill", {}), DB_DOWN]})),
     Scenario("db-down-during-restart", "Postgres stops while the engine is being restarted",
              "down", ("db-down",), fault=("during-restart", {"fault": DB_DOWN})),
-    Scenario("stopped-on-purpose", "`docker stop` of the engine by an operator", "down", (),
-             fault=("engine-stop", {"how": "stop"}), settle=0.5,
-             note="a clean stop by a person is no runbook cause: nothing crashed"),
+    Scenario("stopped-on-purpose", "`docker stop` of the engine by an operator", "down",
+             ("stopped",), fault=("engine-stop", {"how": "stop"}), settle=0.5,
+             note="a clean stop by a person: nothing crashed"),
     Scenario("killed-on-request", "`docker kill` of the engine (SIGKILL on request)", "down",
-             ("crash",), fault=("engine-stop", {"how": "kill"}), settle=0.5,
-             note="causes.py files a kill on request under crash (not the OOM killer)"),
+             ("killed",), fault=("engine-stop", {"how": "kill"}), settle=0.5,
+             note="Docker records the kill request: not the OOM killer, not a crash"),
     Scenario("db-paused", "Postgres frozen with `docker pause` (a hung database)", "down",
              ("db-down",), fault=("postgres-pause", {})),
     Scenario("db-host-typo", "the engine redeployed with DATABASE_HOST=postgress (a typo)",
@@ -107,6 +107,10 @@ MESSY: tuple[Scenario, ...] = (
              "restarted (the runbook's fix): the checks run again", "healthy",
              fault=("healed", {"fault": ("disk-fill", {}), "hold_s": 3, "restart": True}),
              settle="healthy"),
+    Scenario("http-500", "the engine redeployed with the real engine's request-tracking bug: "
+             "every request answers 500", "down", ("http-errors",),
+             fault=("engine-env", {"set": {"QBITEL_ENGINE_HTTP500": "true"}}),
+             note="up but failing every request (QBITEL_ENGINE_HTTP500=true)"),
     Scenario("url-db-down", "only a URL (and the database's address): Postgres stopped",
              "down", ("db-down",), kind="url", fault=DB_DOWN, settings={"db_host": "@postgres"},
              note="the checker probes Postgres itself (--db-host); no platform access"),
@@ -120,8 +124,8 @@ _SYSTEMD = ("reference",)  # the systemd host runs the engine image's default pr
 SYSTEMD: tuple[Scenario, ...] = (
     Scenario("systemd-healthy", "a healthy unit on the systemd test host", "healthy", kind="systemd",
              settle=0.5, profiles=_SYSTEMD),
-    Scenario("systemd-stopped", "`systemctl stop qbitel` by an operator", "down", (), kind="systemd",
-             settle=0.5, profiles=_SYSTEMD, note="a stop on purpose is no runbook cause"),
+    Scenario("systemd-stopped", "`systemctl stop qbitel` by an operator", "down", ("stopped",),
+             kind="systemd", settle=0.5, profiles=_SYSTEMD, note="a stop on purpose: nothing crashed"),
     Scenario("systemd-db-down", "the PostgreSQL unit stopped", "down", ("db-down",), kind="systemd",
              profiles=_SYSTEMD),
     Scenario("systemd-wrong-password", "DATABASE_PASSWORD in the unit's EnvironmentFile changed, "
@@ -130,8 +134,10 @@ SYSTEMD: tuple[Scenario, ...] = (
     Scenario("systemd-missing-env", "JWT_SECRET removed from the EnvironmentFile, the unit "
              "restarted", "down", ("missing-env",), kind="systemd", profiles=_SYSTEMD),
     Scenario("systemd-killed", "`kill -9` of the unit's main process (Restart=on-failure brings "
-             "it back)", "degraded", ("crash",), kind="systemd", settle="healthy",
-             profiles=_SYSTEMD, note="a SIGKILL by a person on cgroup v1: no OOM kill happened"),
+             "it back)", "degraded", ("killed",), kind="systemd", settle="healthy",
+             profiles=_SYSTEMD,
+             note="a person's kill -9 from a shell: systemd records signal 9 but no request, and "
+                  "on cgroup v1 cannot say it was not the OOM killer; no OOM kill happened"),
 )
 
 KUBERNETES: tuple[Scenario, ...] = (
@@ -143,9 +149,8 @@ KUBERNETES: tuple[Scenario, ...] = (
              ("crash",), kind="kubernetes", profiles=_SYSTEMD),
     Scenario("k8s-missing-secret", "pods in CreateContainerConfigError: the Secret lacks "
              "jwt-secret", "down", ("missing-env",), kind="kubernetes", profiles=_SYSTEMD),
-    Scenario("k8s-image-pull", "pods in ImagePullBackOff (a bad image tag)", "down", (),
-             kind="kubernetes", profiles=_SYSTEMD,
-             note="a deploy that cannot start is no runbook cause: no cause can be named"),
+    Scenario("k8s-image-pull", "pods in ImagePullBackOff (a bad image tag)", "down",
+             ("image-pull",), kind="kubernetes", profiles=_SYSTEMD),
 )
 
 SCENARIOS: tuple[Scenario, ...] = tuple(_experiments()) + MESSY + SYSTEMD + KUBERNETES

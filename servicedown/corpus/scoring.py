@@ -2,13 +2,15 @@
 JSON that `make bench-triage` and the unit tests share.
 
 The triage JSON (`Triage.to_json()`, `--triage-json`) is read, not the Python objects, so the
-reading follows the file that on-call engineers get. Two fields the triage may add are read
-when present and have a fallback while absent:
-- a per-cause `confidence` (0..1): a top cause is *confident* when its confidence is at least
-  CONFIDENT; while causes carry no confidence, any top cause counts as confident (a tool that
-  names a cause without a doubt is sure of it);
-- an inconclusive verdict: a verdict whose text holds "inconclusive" (e.g. "down (cause
-  inconclusive)"), or `"inconclusive": true`, or a failing verdict with no cause ranked.
+reading follows the file that on-call engineers get. Each field has a fallback for files
+written before the triage had it:
+- the top cause: `top_cause` when present (the triage names none when no cause has its
+  defining evidence), else the first ranked cause;
+- *confident*: the top cause's `confidence` (its share of the evidence, 0..1) is at least
+  CONFIDENT, i.e. it outweighs every other candidate together; a cause without a confidence
+  field counts as confident (a tool that names a cause without a doubt is sure of it);
+- *inconclusive*: `cause_inconclusive` (or `inconclusive`) true, a verdict or headline that
+  says "inconclusive" ("DOWN (cause inconclusive)"), or a failing verdict with no top cause.
   An inconclusive answer names no top cause, whatever it lists as possibilities.
 
 Scoring a case:
@@ -28,7 +30,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-CONFIDENT = 0.7
+CONFIDENT = 0.5
 
 
 @dataclass(frozen=True)
@@ -47,12 +49,14 @@ def read_triage(doc: Mapping[str, Any]) -> Reading:
     causes = [c for c in doc.get("causes") or [] if isinstance(c, Mapping) and c.get("id")]
     listed = tuple(str(c["id"]) for c in causes)
     failing = word not in ("", "healthy")
-    inconclusive = failing and ("inconclusive" in verdict_text.lower()
-                                or doc.get("inconclusive") is True or not listed)
-    top = None if inconclusive or not failing else listed[0]
+    named = doc.get("top_cause") if "top_cause" in doc else (listed[0] if listed else None)
+    said = " ".join(str(doc.get(k) or "") for k in ("verdict", "headline")).lower()
+    inconclusive = failing and (doc.get("cause_inconclusive") is True or doc.get("inconclusive") is True
+                                or "inconclusive" in said or not named)
+    top = None if inconclusive or not failing else str(named)
     confidence = None
     if top is not None:
-        raw = causes[0].get("confidence")
+        raw = next((c.get("confidence") for c in causes if c["id"] == top), None)
         if isinstance(raw, int | float) and not isinstance(raw, bool):
             confidence = float(raw)
     confident = top is not None and (confidence is None or confidence >= CONFIDENT)

@@ -44,8 +44,9 @@ class IncidentError(ValueError):
 class Label:
     """The truth about an incident, from whoever set it up, never from the triage.
 
-    `causes`: the runbook causes (causes.py ids) behind it, every one of them; empty with a
-    verdict other than healthy means the evidence this target gives cannot name a cause."""
+    `causes`: the causes behind it (causes.py ids: the runbook's, and the states it does not
+    name, such as a stop on request), every one of them; empty with a verdict other than
+    healthy means the evidence this target gives cannot name a cause."""
 
     verdict: str
     causes: tuple[str, ...] = ()

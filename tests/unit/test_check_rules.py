@@ -11,11 +11,13 @@ import pytest
 from servicedown.backends.command import CommandResult
 from servicedown.causes import Cause, fail, passed
 from servicedown.config import Settings
-from servicedown.diagnosis import database, resources, running, startup
+from servicedown import states
+from servicedown.diagnosis import database, resources, running
 from servicedown.diagnosis.context import Context
 from servicedown.diagnosis.http import HttpAnswer
 from servicedown.model import CheckResult, Outcome
 from servicedown.probes.hostfacts import Disk, Facts
+from servicedown.states import Exit
 from servicedown.targets.base import ServiceState, Target
 from servicedown.triage import triage, verdict
 
@@ -138,13 +140,17 @@ def on(state: ServiceState) -> Context:
     return ctx_of(Made(s, state))
 
 
+K = 1_799_999_000.0  # an epoch inside the made target's window
+
+
 @pytest.mark.parametrize(("state", "outcome", "words"), [
-    (st(restarting=True, restart_count=3), Outcome.FAIL, "restart loop"),
-    (st(die_events=2, events=["a", "b"]), Outcome.FAIL, "exited 2 time(s)"),
-    (st(restart_count=1, uptime_s=299.0), Outcome.FAIL, "up only 299s"),
-    (st(restart_count=1, uptime_s=300.0), Outcome.PASS, "restart count 1"),
-    (st(restart_count=0, uptime_s=5.0), Outcome.PASS, "restart count 0"),
-    (st(restart_count=2, uptime_s=None), Outcome.PASS, "restart count 2"),
+    (st(how=states.CRASH_LOOPING, how_detail="3 exits within 60 s"), Outcome.FAIL, "3 exits within"),
+    (st(restarting=True, restart_count=3), Outcome.FAIL, "restarting now"),
+    (st(exits=[Exit(K, 1)], how_detail="running again"), Outcome.FAIL, "exited 1 time(s)"),
+    (st(exits=[Exit(K, 1), Exit(K + 5, 139)]), Outcome.FAIL, "exited 2 time(s)"),
+    (st(exits=[Exit(K, 137, requested="docker kill")]), Outcome.PASS, "no recent restarts"),
+    (st(exits=[Exit(K, 0)]), Outcome.PASS, "no recent restarts"),
+    (st(exits=[Exit(K, None)]), Outcome.PASS, "no recent restarts"),
     (st(exists=False), Outcome.SKIP, "does not exist"),
 ])
 def test_restart_loop_rule(state, outcome, words):
@@ -152,24 +158,30 @@ def test_restart_loop_rule(state, outcome, words):
     assert f.outcome is outcome and words in f.message
 
 
+KILL9 = Exit(K, 137)
+
+
 def test_exit_137_without_a_recorded_oom_kill_says_not_the_oom_killer():
-    killed = st(running=False, status="exited", exit_code=137, oom_killed=False, die_events=1,
-                events=["12:00:00 die exitCode=137"])
-    assert "not the OOM killer" in running.exit_code(on(killed)).message
-    for other in (dict(oom_killed=None), dict(oom_killed=True), dict(oom_events=1),
-                  dict(events=["events unavailable: no socket"]), dict(exit_code=139)):
-        msg = running.exit_code(on(st(**{**killed.__dict__, **other}))).message
-        assert "not the OOM killer" not in msg, other
+    killed = dict(running=False, status="exited", oom_killed=False, last_exit=KILL9)
+    assert "not the OOM killer" in running.exit_code(on(st(**killed))).message
+    for other in (dict(oom_killed=None), dict(oom_killed=True), dict(last_exit=Exit(K, 137, oom=True)),
+                  dict(events=["events unavailable: no socket"])):
+        msg = running.exit_code(on(st(**{**killed, **other}))).message
+        assert "not the OOM killer" not in msg and "OOM killer or kill -9" in msg, other
+    assert "OOM" not in running.exit_code(on(st(**{**killed, "last_exit": Exit(K, 139)}))).message
 
 
 @pytest.mark.parametrize(("over", "outcome", "words"), [
     (dict(), Outcome.PASS, "no exit recorded"),
-    (dict(running=False, exit_code=0), Outcome.PASS, "last exit code 0"),
-    (dict(running=False, exit_code=0, result="signal"), Outcome.FAIL, "result signal"),
-    (dict(running=False, exit_code=1), Outcome.FAIL, "exited with an error"),
-    (dict(running=False, exit_code=139), Outcome.FAIL, "segmentation fault"),
-    (dict(running=False, exit_code=143), Outcome.FAIL, "SIGTERM"),
-    (dict(die_events=1, exit_code=137, oom_killed=True), Outcome.FAIL, "OOM killer or kill -9"),
+    (dict(running=False), Outcome.PASS, "not running, no exit recorded"),
+    (dict(running=False, last_exit=Exit(K, 0)), Outcome.PASS, "last exit code 0"),
+    (dict(running=False, last_exit=Exit(K, 143, requested="docker stop")), Outcome.PASS, "on request"),
+    (dict(running=False, last_exit=Exit(K, 137, requested="docker kill")), Outcome.PASS, "on request"),
+    (dict(running=False, last_exit=Exit(K, 1, requested="docker kill")), Outcome.FAIL, "exit code 1"),
+    (dict(running=False, last_exit=Exit(K, 1)), Outcome.FAIL, "exited with an error"),
+    (dict(running=False, last_exit=Exit(K, 139)), Outcome.FAIL, "segmentation fault"),
+    (dict(running=False, last_exit=Exit(K, 143)), Outcome.FAIL, "last exit code 143 at"),
+    (dict(running=False, last_exit=Exit(K, 1), result="exit-code"), Outcome.FAIL, "result exit-code"),
 ])
 def test_exit_code_rule(over, outcome, words):
     f = running.exit_code(on(st(**over)))
@@ -186,7 +198,8 @@ def test_oom_rule(over, outcome):
 
 @pytest.mark.parametrize(("over", "outcome", "words"), [
     (dict(exists=False), Outcome.FAIL, "does not exist"),
-    (dict(restarting=True, restart_count=4), Outcome.FAIL, "restarting"),
+    (dict(restarting=True, restart_count=4), Outcome.FAIL, "not running: status"),
+    (dict(how=states.STOPPED, how_detail="stopped on request (docker stop)"), Outcome.FAIL, "stopped on"),
     (dict(running=False, status="exited", exit_code=3), Outcome.FAIL, "last exit code 3"),
     (dict(), Outcome.PASS, "running"),
 ])
@@ -224,25 +237,6 @@ def test_pg_isready_codes(rc, outcome, words):
     t = Made(s, run={"db:pg_isready": CommandResult(rc, "")})
     f = database.ready(ctx_of(t))
     assert f.outcome is outcome and words in f.message
-
-
-def test_database_endpoint_comes_from_the_engines_environment():
-    s = Settings()
-    ctx = ctx_of(Made(s, env={"DATABASE_HOST": "db.internal", "DATABASE_PORT": "6543"}))
-    assert database._db_endpoint(ctx) == ("db.internal", 6543)
-    ctx = ctx_of(Made(s, env={"DATABASE_PORT": "x"}))
-    assert database._db_endpoint(ctx) == ("localhost", 5432)
-
-
-# --- startup: the validation verdict of the last start only ----------------------------------------
-def test_validation_reads_the_last_verdict_and_its_own_fail_lines():
-    lines = ["[CRITICAL] ✗ FAIL: Secret: JWT_SECRET - old", "❌ VALIDATION FAILED",
-             "[ERROR] ✗ FAIL: Database Config: DATABASE_PORT - Invalid", "❌ VALIDATION FAILED"]
-    f = startup.validation(ctx_of(Made(Settings(), logs=lines)))
-    assert f.outcome is Outcome.FAIL and "DATABASE_PORT" in f.message and "JWT_SECRET" not in f.message
-    ok = startup.validation(ctx_of(Made(Settings(), logs=lines + ["✅ VALIDATION PASSED"])))
-    assert ok.outcome is Outcome.PASS
-    assert startup.validation(ctx_of(Made(Settings(), logs=["hello"]))).outcome is Outcome.SKIP
 
 
 # --- triage: entry and verdict rules ---------------------------------------------------------------
