@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from servicedown import states
 from servicedown.backends.command import CommandResult
 from servicedown.causes import Cause, fail, passed
 from servicedown.config import Settings
-from servicedown import states
 from servicedown.diagnosis import database, resources, running
 from servicedown.diagnosis.context import Context
 from servicedown.diagnosis.http import HttpAnswer
