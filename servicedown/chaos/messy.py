@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from servicedown.chaos.faults import ENGINE, POSTGRES, Fault, FaultError, StackHost, make_fault
+from servicedown.diagnosis.runner import run_checks
 
 HEAL_TIMEOUT_S = 90.0
 
@@ -179,8 +180,6 @@ class Noise(Fault[StackHost]):
     PATHS = ("/favicon.ico", "/api/v1/unknown", "/metrics/missing", "/health/deep")
 
     def inject(self, stack: StackHost) -> dict[str, Any]:
-        from servicedown.diagnosis.runner import run_checks
-
         answered = 0
         with httpx.Client(timeout=3, verify=False, headers={"User-Agent": "servicedown-noise"}) as http:
             for _ in range(int(self.params.get("requests", 5))):
