@@ -123,6 +123,7 @@ NETWORK = (r"timeout expired|timed out|temporary failure in name resolution|no r
 UNRESOLVABLE = r"cannot resolve|could not translate host|name or service not known|no-attempt"
 SHUTDOWN = r"database system is (?:shutting down|starting up)|terminating connection|rejecting"
 SLOW = r"slow|budget|timed out|timeout"
+DEAD_PORT = r"refused|nothing listens|closed the connection|reset by peer"
 # The platform recorded a kill request before the exit (docker kill, a stop that timed out).
 # or the platform, which records OOM kills, recorded none for a SIGKILL.
 KILL_REQUEST = r"\bkill signal=\d+|not the OOM killer"
@@ -194,6 +195,8 @@ CAUSES: tuple[Cause, ...] = (
             fail("startup.secrets", -1.5),
             fail("startup.tls", -1.5),
             state_is(-3.0, *ON_REQUEST, states.OOM_KILLED),
+            # A process that still runs did not crash: its exceptions are another row's symptom.
+            passed("running.state", -1.5, how=(states.RUNNING, states.STARTING)),
         ),
         resolution=(
             LOGS,
@@ -509,8 +512,10 @@ CAUSES: tuple[Cause, ...] = (
         "port-dead", "not-in-runbook", "Process alive, HTTP port dead",
         (),
         signals=(
-            fail("health.endpoint", 3.0, r"refused|nothing listens|closed the connection"),
-            passed("running.state", 1.0),
+            fail("health.endpoint", 3.0, DEAD_PORT),
+            passed("running.state", 1.0, how=(states.RUNNING,)),
+            # In its first seconds a service listens on nothing yet: that is starting.
+            passed("running.state", -3.0, how=(states.STARTING,)),
             fail("running.state", -3.0),  # not running: a dead port is no news
         ),
         resolution=(

@@ -16,10 +16,11 @@ candidate without defining evidence counts half), and at most 0.3 without defini
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from servicedown.causes import CAUSES, Cause, Signal
+from servicedown.causes import CAUSES, DEAD_PORT, TOO_MANY, Cause, Signal
 from servicedown.diagnosis.catalog import AREAS, all_checks
 from servicedown.diagnosis.registry import CANNOT_TELL
 from servicedown.model import CheckResult, Coverage, Outcome, RankedCause, Triage
@@ -28,6 +29,8 @@ from servicedown.redact import redact
 MAX_MESSAGE = 300  # characters of a check's message quoted as evidence
 MAX_UNSURE = 0.3  # confidence of a cause without defining evidence, at the most
 _HTTP_STATUS_KEYS = ("status_code", "status")
+_DB_FULL = re.compile(TOO_MANY, re.IGNORECASE)
+_DEAD_PORT = re.compile(DEAD_PORT, re.IGNORECASE)
 
 
 @dataclass
@@ -76,7 +79,11 @@ def _score(c: Cause, index: int, checks: list[CheckResult]) -> _Scored | None:
 
 
 def verdict(results: Sequence[CheckResult]) -> str:
-    """"healthy" (nothing failed), "down" (not serving at all) or "degraded"."""
+    """"healthy" (nothing failed), "down" (not serving at all) or "degraded".
+
+    Down: not running, /health not answering or answering 5xx, or the database (a critical
+    dependency: no API call works without it) down or out of the engine's reach, whatever
+    /health says (the real engine's stays 200). A database that is full is degraded."""
     failed = [r for r in results if r.failed]
     if not failed:
         return "healthy"
@@ -87,6 +94,8 @@ def verdict(results: Sequence[CheckResult]) -> str:
             status = _http_status(r)
             if status is None or status >= 500:
                 return "down"
+        if r.id in ("database.ready", "database.reachable") and not _DB_FULL.search(r.message):
+            return "down"
     return "degraded"
 
 
@@ -103,10 +112,13 @@ def state_line(results: Sequence[CheckResult]) -> str:
     where there is no platform to ask."""
     by_id = {r.id: r for r in results}
     st = by_id.get("running.state")
+    health = by_id.get("health.endpoint")
     if st is not None and st.outcome in (Outcome.PASS, Outcome.FAIL):
         detail = st.evidence.get("how_detail")
-        return _one_line(str(detail)) if detail else _one_line(st.message)
-    health = by_id.get("health.endpoint")
+        line = _one_line(str(detail)) if detail else _one_line(st.message)
+        if st.passed and health is not None and health.failed and _DEAD_PORT.search(health.message):
+            line += "; yet nothing answers on its HTTP port (the process lives, its port is dead)"
+        return line
     if health is not None and health.outcome in (Outcome.PASS, Outcome.FAIL):
         return f"seen only from outside: {_one_line(health.message)}"
     return ""

@@ -7,6 +7,8 @@ its detail), so a run can be recorded and replayed like any platform backend.
 
 from __future__ import annotations
 
+import socket
+import ssl
 import threading
 import time
 from typing import Any
@@ -36,6 +38,19 @@ class NetworkBackend:
         """-> (verdict, detail): accepting | rejecting | no-response | no-attempt."""
         verdict, detail = pgwire.pg_ping(host, port, user, db, timeout_s)
         return verdict, detail
+
+    def peer_certificate(self, host: str, port: int, timeout_s: float) -> bytes:
+        """The certificate the service presents (DER), read in a TLS handshake that verifies
+        nothing: it is judged, not trusted. Raises OSError when there is no handshake."""
+        tls = ssl.create_default_context()
+        tls.check_hostname = False
+        tls.verify_mode = ssl.CERT_NONE
+        with socket.create_connection((host, port), timeout=timeout_s) as raw, \
+                tls.wrap_socket(raw, server_hostname=host) as conn:
+            der = conn.getpeercert(binary_form=True)
+        if not der:
+            raise OSError(f"{host}:{port} presented no certificate")
+        return der
 
     def close(self) -> None:
         with self._lock:

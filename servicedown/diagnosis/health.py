@@ -6,7 +6,7 @@ from typing import Any
 
 from servicedown.diagnosis.context import Context
 from servicedown.diagnosis.http import HttpAnswer
-from servicedown.diagnosis.registry import Finding, bad, check, ok, skip
+from servicedown.diagnosis.registry import Finding, bad, check, not_applicable, ok, skip
 from servicedown.healthy import HEALTHY_WORDS, is_healthy
 from servicedown.healthy import status_word as _status_word
 
@@ -72,7 +72,7 @@ def _make_probe(check_id: str, path: str, title: str) -> None:
     def run(ctx: Context) -> Finding:
         a = ctx.http_get(path)
         if a.status == 404:
-            return skip(f"{path} does not exist on this deployment (404)", **a.evidence())
+            return not_applicable(f"{path} does not exist on this deployment (404)", **a.evidence())
         if a.status == 200:
             return ok(_explain(a), **a.evidence())
         return bad(_explain(a), **a.evidence())

@@ -40,8 +40,9 @@ def _make(check_id: str, runbook: str, title: str) -> None:
             ev["noise_blocks_set_aside"] = scan.noise_blocks
         history = _history(before)
         if history:
-            ev["history"] = [history]
             ev["earlier_runs"] = [_quote(m) for m in before[-QUOTED:]]
+            if ctx.serving_now():  # recovered from: history; else context of a run that ended
+                ev["history"] = [history]
         if not now:
             where = "since the last start" if any(m.run != "unknown" for m in hits) or before \
                 else f"in the last {scan.lines} log lines"

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from servicedown import secrets
 from servicedown.diagnosis.context import Context
-from servicedown.diagnosis.registry import Finding, bad, check, ok, skip
+from servicedown.diagnosis.registry import Finding, bad, check, not_applicable, ok, skip
 from servicedown.probes import logscan, tlscheck
 
 ENV_CMD = "echo $DATABASE_PASSWORD; echo $JWT_SECRET; echo $ENCRYPTION_KEY"
@@ -68,7 +69,7 @@ def secret_strength(ctx: Context) -> Finding:
             return skip(f"values not readable by design: {', '.join(refs)} come from secret "
                         "references, which are never read; the engine's own startup validation "
                         "judges them (startup.validation)", **ev)
-        return skip("no required secret is set (see startup.env)", **ev)
+        return not_applicable("no required secret is set (see startup.env)", **ev)
     msg = "present secrets pass the engine's length and weak-pattern rules"
     return ok(msg + (f"; not judged (value not read): {', '.join(refs)}" if refs else ""), **ev)
 
@@ -101,12 +102,15 @@ def validation(ctx: Context) -> Finding:
 
 @check("startup.tls", "cause-4.3", "TLS certificate and key present, valid, matching")
 def tls(ctx: Context) -> Finding:
-    env = ctx.environment() or {}
+    env = ctx.environment()
+    if env is None and not (ctx.settings.tls_cert_file or ctx.settings.tls_key_file):
+        return _served_certificate(ctx)
+    env = env or {}
     enabled = env.get("TLS_ENABLED", "").strip().lower() in _TRUE
     cert_path = ctx.settings.tls_cert_file or env.get("TLS_CERT_FILE", "")
     key_path = ctx.settings.tls_key_file or env.get("TLS_KEY_FILE", "")
     if not enabled and not (ctx.settings.tls_cert_file or ctx.settings.tls_key_file):
-        return skip("TLS is not enabled on this deployment (TLS_ENABLED is not true)")
+        return not_applicable("TLS is not enabled on this deployment (TLS_ENABLED is not true)")
     unset = [n for n, p in (("TLS_CERT_FILE", cert_path), ("TLS_KEY_FILE", key_path)) if not p]
     if unset:
         return bad(f"TLS_ENABLED=true but {' and '.join(unset)} not set", unset=unset)
@@ -120,3 +124,25 @@ def tls(ctx: Context) -> Finding:
                  "key file missing": f"key file missing ({key_path})"}
         return bad("TLS: " + "; ".join(where.get(p, p) for p in report.problems), **ev)
     return ok(f"certificate valid for {report.expires_in_days:.0f} more days, key matches", **ev)
+
+
+def _served_certificate(ctx: Context) -> Finding:
+    """Where the service's environment and files cannot be read (a URL), the certificate it
+    serves still can: valid, expiring, expired. The key cannot be judged from outside."""
+    url = urlsplit(ctx.settings.base_url)
+    if url.scheme != "https":
+        return skip("the service's environment cannot be read on this target (TLS_ENABLED "
+                    "unknown), and --base-url is plain http: no certificate to look at")
+    host, port = url.hostname or "localhost", url.port or 443
+    try:
+        der = ctx.network.peer_certificate(host, port, ctx.settings.http_timeout_s)
+    except OSError as exc:
+        return bad(f"TLS: no handshake with {host}:{port}: {str(exc)[:200]}", served_by=f"{host}:{port}")
+    report = tlscheck.inspect_tls(der, None, warn_days=ctx.settings.tls_warn_days,
+                                  now=datetime.fromtimestamp(ctx.target.now(), UTC))
+    problems = [p for p in report.problems if p != "key file missing"]
+    ev = report.to_json() | {"served_by": f"{host}:{port}", "key": "not visible from outside"}
+    if problems:
+        return bad("TLS (served certificate): " + "; ".join(problems), **ev)
+    return ok(f"served certificate valid for {report.expires_in_days:.0f} more days (the key is "
+              "not visible from outside)", **ev)

@@ -583,3 +583,101 @@ def test_disk_full_seen_in_logs_only():
     r = run({"logs.disk_full": "could not extend file", "logs.stack_trace": "Traceback"},
             skips=["resources.disk"])
     assert ranking(r)[0] == "disk-full"
+
+
+# --- how the service is not running: the rows the runbook does not name ------------------------
+
+def state(how: str, message: str) -> tuple:
+    return (F, f"not running: {message}", {"how": how, "how_detail": message})
+
+
+STATES = {
+    "stopped": dict(running__state=state("stopped", "stopped on request (docker stop at 21:03:05)")),
+    "killed": dict(running__state=state("killed", "killed on request (docker kill (signal 9))")),
+    "paused": dict(running__state=state("paused", "paused (docker pause)")),
+    "absent": dict(running__exists=(F, "no container for service 'qbitel-engine'", {"how": "missing"}),
+                   running__state=state("missing", "no container")),
+    "crash-loop": dict(running__state=state("crash-looping", "crash-looping: 5 exit(s)")),
+    "not-ready": dict(running__state=state("not-ready", "pod a running but not ready: Readiness "
+                                                        "probe failed: statuscode: 503")),
+    "evicted": dict(running__state=state("evicted", "pod a evicted: The node was low on resource: memory")),
+    "unschedulable": dict(running__state=state("unschedulable", "0/1 nodes: Insufficient memory")),
+    "image-pull": dict(running__state=state("image-pull", "ImagePullBackOff")),
+    "partial": dict(running__health=(F, "platform health status: unhealthy: degraded: 2 of 3 serve",
+                                     {"how": "partial"})),
+    "http-errors": dict(health__endpoint=(F, "GET /health: HTTP 500 in 0.01s", {"status": 500})),
+    "port-dead": dict(health__endpoint=(F, "GET /health: no answer (connection refused)", {"status": None}),
+                      running__state=(P, "running (running since 21:00:00)", {"how": "running"})),
+}
+
+
+@pytest.mark.parametrize("cause_id", list(STATES))
+def test_each_state_the_runbook_does_not_name_is_named(cause_id):
+    t = triage(run(**STATES[cause_id]))
+    assert t.top is not None and t.top.id == cause_id, [(c.id, c.score) for c in t.causes]
+    assert not t.top.in_runbook and t.top.category == "not-in-runbook"
+
+
+def test_states_cover_every_row_the_runbook_does_not_name():
+    assert set(STATES) == {c.id for c in CAUSES if not c.in_runbook}
+
+
+def test_partial_replicas_are_degraded_not_down():
+    assert triage(run(**STATES["partial"])).verdict == "degraded"
+
+
+def test_a_port_dead_while_starting_is_not_a_cause():
+    r = run(health__endpoint=(F, "no answer (connection refused)", {"status": None}),
+            running__state=(P, "running, starting", {"how": "starting"}))
+    assert "port-dead" not in ranking(r)
+
+
+def test_http_500_with_the_database_failing_is_the_database():
+    r = run({"health.endpoint": "HTTP 503, failing: database: fail", "database.ready": "no response",
+             "health.database": "the engine says: database: fail"})
+    assert top(r) == "db-down"
+
+
+@pytest.mark.parametrize(("fails", "expected"), [
+    ({"database.ready": "database not ready: no response (pg_isready rc=2)"}, "down"),
+    ({"database.reachable": "from the engine's side ... is no-response"}, "down"),
+    ({"database.ready": "database not ready: FATAL: sorry, too many clients already"}, "degraded"),
+])
+def test_the_database_down_is_down_whatever_health_says(fails, expected):
+    assert verdict(run(fails)) == expected
+
+
+def test_history_is_deduplicated_and_coverage_counts_what_could_answer():
+    r = run(running__state=(P, "running", {"how": "running", "history": ["recovered: SIGKILL at 20:07"]}),
+            running__restarts=(P, "ok", {"history": ["recovered: SIGKILL at 20:07"]}),
+            skips=["resources.cpu", "resources.memory", "resources.disk", "resources.fds"])
+    for res in r:
+        if res.id.startswith("resources."):
+            res.evidence["skipped"] = "cannot tell on this target"
+    t = triage(r)
+    assert t.history == ["recovered: SIGKILL at 20:07"]
+    assert set(t.coverage.unchecked) == {"resources"} and t.coverage.ran == len(VOCABULARY) - 4
+    assert t.headline == "HEALTHY"
+    assert "History (recovered from, not this incident):" in summary_text(t)
+
+
+def test_a_verdict_resting_on_one_check_says_so():
+    r = [CheckResult("health.endpoint", "x", P, "HTTP 200 healthy", {"status": 200})] + [
+        CheckResult(c, "x", S, "a url target has no logs", {"skipped": "cannot tell on this target"})
+        for c in VOCABULARY if c != "health.endpoint"]
+    t = triage(r)
+    assert t.headline == f"HEALTHY as far as 1 of {len(VOCABULARY)} checks could see"
+    assert "logs" in t.coverage.unchecked and "Not checked:" in summary_text(t)
+
+
+def test_not_applicable_skips_are_not_unchecked_areas():
+    r = run(skips=["startup.tls"])
+    for res in r:
+        if res.id == "startup.tls":
+            res.evidence["skipped"] = "not applicable here"
+    assert triage(r).coverage.unchecked == {}
+
+
+def test_the_state_line_says_when_the_process_lives_but_its_port_is_dead():
+    t = triage(run(**STATES["port-dead"]))
+    assert "its port is dead" in t.state
