@@ -36,7 +36,7 @@ BOUNDARIES: dict[str, Boundary] = {b.name: b for b in (
     Boundary("kube", KubeBackend, calls=("request", "exec"),
              pure=("api", "get", "unreachable", "forbidden", "close"), state=("server", "source"),
              client="_api"),
-    Boundary("network", NetworkBackend, calls=("get", "pg_ping"), pure=("close",)),
+    Boundary("network", NetworkBackend, calls=("get", "pg_ping", "peer_certificate"), pure=("close",)),
 )}
 
 
