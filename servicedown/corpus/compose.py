@@ -15,9 +15,10 @@ import httpx
 from servicedown.backends.docker import DockerBackend
 from servicedown.chaos.faults import ENGINE, POSTGRES, Fault, make_fault
 from servicedown.chaos.messy import stack_url
-from servicedown.chaos.stack import ChaosStack, StackConfig
+from servicedown.chaos.stack import DB_NAME, DB_USER, ChaosStack, StackConfig
 from servicedown.corpus import common
 from servicedown.corpus.scenarios import Scenario
+from servicedown.probes import pgwire
 from servicedown.secrets import is_secret_name
 
 SETTLE_TIMEOUT_S = 45.0
@@ -52,18 +53,33 @@ def serving(stack: ChaosStack) -> bool:
         return False
 
 
+def database_cut(stack: ChaosStack) -> bool:
+    """The engine's side can no longer open a database session: the protocol probe the checks
+    use, run in the engine's container against its own DATABASE_HOST, does not get an answer
+    that accepts. (An engine's /health need not say so: the real one stays 200.)"""
+    c = stack.container(ENGINE)
+    env = dict(str(e).partition("=")[::2] for e in (c.attrs.get("Config") or {}).get("Env") or [])
+    argv = pgwire.probe_argv(env.get("DATABASE_HOST") or "localhost", env.get("DATABASE_PORT") or 5432,
+                             DB_USER, DB_NAME, 2.0)
+    res = stack.docker.exec(c.id, argv, 8.0)
+    return res.rc in (0, 2) and res.stdout.strip().partition("\t")[0] != "accepting"
+
+
 def settle(stack: ChaosStack, scenario: Scenario) -> None:
     want = scenario.settle
     if isinstance(want, int | float):
         time.sleep(float(want))
         return
+    probe = (lambda: database_cut(stack)) if want == "db-cut" else \
+        (lambda: serving(stack) == (want == "healthy"))
     deadline = time.monotonic() + SETTLE_TIMEOUT_S
     while time.monotonic() < deadline:
-        if serving(stack) == (want == "healthy"):
+        if probe():
             return
         time.sleep(0.3)
-    raise ScenarioError(f"/health did not become {want} within {SETTLE_TIMEOUT_S:.0f}s: the "
-                        f"scenario is not what its label says")
+    what = "the database cut off from the engine" if want == "db-cut" else f"/health {want}"
+    raise ScenarioError(f"not seen within {SETTLE_TIMEOUT_S:.0f}s: {what}; the scenario is not "
+                        "what its label says")
 
 
 def reset(stack: ChaosStack, scenario: Scenario) -> None:

@@ -5,7 +5,8 @@ A compose scenario names a fault of the chaos catalogue (faults.py, messy.py) by
 params, as an experiment does; the 17 experiments themselves are scenarios too, labelled with
 their runbook cause. `settle` is what must hold before the recording is taken, so that the
 label's verdict is true of the moment recorded: "unhealthy" (/health stops answering 200),
-"healthy" (it answers 200 again: only history is left), or a number of seconds.
+"healthy" (it answers 200 again: only history is left), "db-cut" (the engine's side can no
+longer open a database session, whatever its /health says), or a number of seconds.
 `window`: "incident" reads logs and events from the setup's start (the chaos harness's
 window); "all" reads them as `pytest checks/` does, whatever came before (stale evidence).
 """
@@ -54,10 +55,15 @@ _EXPERIMENT_STATE: dict[str, tuple[str, str | float]] = {
 }
 
 
+# Faults that cut the engine off its database: settled by that, not by the engine's /health.
+DB_CUT_FAULTS = ("postgres-stop", "proxy-disabled", "toxic", "postgres-pause")
+
+
 def _experiments() -> list[Scenario]:
     out = []
     for e in EXPERIMENTS:
-        verdict, settle = _EXPERIMENT_STATE.get(e.id, ("down", "unhealthy"))
+        verdict, settle = _EXPERIMENT_STATE.get(
+            e.id, ("down", "db-cut" if e.fault in DB_CUT_FAULTS else "unhealthy"))
         out.append(Scenario(e.id, e.title, verdict, (e.cause,), fault=(e.fault, dict(e.params)),
                             baseline=e.baseline, settle=settle,
                             note=f"chaos experiment '{e.id}' ({e.fault}), set up by its fault"))
@@ -80,9 +86,10 @@ MESSY: tuple[Scenario, ...] = (
              "down", "down", ("missing-env", "db-down"),
              fault=("compound", {"faults": [DB_DOWN, ("engine-env", {"unset": ["JWT_SECRET"]})]})),
     Scenario("compound-disk-db", "the data volume full and Postgres down", "down",
-             ("disk-full", "db-down"), fault=("compound", {"faults": [("disk-fill", {}), DB_DOWN]})),
+             ("disk-full", "db-down"), fault=("compound", {"faults": [("disk-fill", {}), DB_DOWN]}),
+             settle="db-cut"),
     Scenario("db-down-during-restart", "Postgres stops while the engine is being restarted",
-             "down", ("db-down",), fault=("during-restart", {"fault": DB_DOWN})),
+             "down", ("db-down",), fault=("during-restart", {"fault": DB_DOWN}), settle="db-cut"),
     Scenario("stopped-on-purpose", "`docker stop` of the engine by an operator", "down",
              ("stopped",), fault=("engine-stop", {"how": "stop"}), settle=0.5,
              note="a clean stop by a person: nothing crashed"),
@@ -90,9 +97,10 @@ MESSY: tuple[Scenario, ...] = (
              ("killed",), fault=("engine-stop", {"how": "kill"}), settle=0.5,
              note="Docker records the kill request: not the OOM killer, not a crash"),
     Scenario("db-paused", "Postgres frozen with `docker pause` (a hung database)", "down",
-             ("db-down",), fault=("postgres-pause", {})),
+             ("db-down",), fault=("postgres-pause", {}), settle="db-cut"),
     Scenario("db-host-typo", "the engine redeployed with DATABASE_HOST=postgress (a typo)",
              "down", ("db-network",), fault=("engine-env", {"set": {"DATABASE_HOST": "postgress"}}),
+             settle="db-cut",
              note="the name resolves nowhere: the path to the database is broken; db-network's "
                   "resolution says to check DATABASE_HOST"),
     Scenario("wrong-password-redeploy", "the engine redeployed with a DATABASE_PASSWORD the "
@@ -113,6 +121,7 @@ MESSY: tuple[Scenario, ...] = (
              note="up but failing every request (QBITEL_ENGINE_HTTP500=true)"),
     Scenario("url-db-down", "only a URL (and the database's address): Postgres stopped",
              "down", ("db-down",), kind="url", fault=DB_DOWN, settings={"db_host": "@postgres"},
+             settle="db-cut",
              note="the checker probes Postgres itself (--db-host); no platform access"),
     Scenario("url-engine-stopped", "only a URL: the engine stopped, nothing answers", "down", (),
              kind="url", fault=("engine-stop", {"how": "stop"}), settle=0.5,
