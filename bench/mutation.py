@@ -22,8 +22,11 @@ from bench.common import ROOT
 
 MUTATED = ["servicedown/triage.py", "servicedown/causes.py", "servicedown/diagnosis/*"]
 COPIED = ["servicedown", "tests/__init__.py", "tests/support.py", "tests/report_samples.py",
-          "tests/unit", "tests/data", "docs", "runbooks", "checks", "loadtests", "pyproject.toml"]
+          "tests/unit", "tests/data", "docs", "runbooks", "checks", "loadtests", "scripts",
+          "compose/monitoring", "pyproject.toml"]
 CACHE = Path(os.environ.get("SERVICEDOWN_CACHE") or Path.home() / ".cache" / "servicedown") / "mutation"
+# What mutmut copies beside the mutated package into its mutants/ folder (the tests read them).
+ALSO_COPY = ["docs", "runbooks", "checks", "loadtests", "scripts", "compose"]
 RUN_TIMEOUT_S = float(os.environ.get("MUTATION_TIMEOUT_S", "5400"))
 CONFIG = """
 [tool.mutmut]
@@ -65,7 +68,7 @@ def _workspace(where: Path) -> None:
             shutil.copy2(src, dst)
     with (where / "pyproject.toml").open("a") as fh:
         fh.write(CONFIG.format(only=json.dumps(MUTATED),
-                               copy=json.dumps(["docs", "runbooks", "checks", "loadtests"])))
+                               copy=json.dumps(ALSO_COPY)))
 
 
 def run(cache_key: str) -> dict:
