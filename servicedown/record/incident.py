@@ -120,7 +120,10 @@ def make_network(settings: cfg.Settings) -> NetworkBackend:
 
 
 def make_target(kind: str, settings: cfg.Settings, backend: Any,
-                options: Mapping[str, Any] | None = None) -> Target:
+                options: Mapping[str, Any] | None = None,
+                network: NetworkBackend | None = None) -> Target:
+    """The target `pytest checks/` would make, on this backend. A URL target has no platform: its
+    clock is the checker's own, told by the network backend (so a recording keeps it too)."""
     options = dict(options or {})
     if kind == "compose":
         from servicedown.targets.compose import ComposeTarget
@@ -136,7 +139,10 @@ def make_target(kind: str, settings: cfg.Settings, backend: Any,
         return KubernetesTarget(settings, backend)
     from servicedown.targets.url import UrlTarget
 
-    return UrlTarget(settings)
+    target = UrlTarget(settings)
+    if network is not None:
+        target.now = network.now  # type: ignore[method-assign]
+    return target
 
 
 def settings_doc(settings: cfg.Settings) -> dict[str, Any]:
@@ -173,7 +179,7 @@ def record_run(settings: cfg.Settings, target_options: Mapping[str, Any] | None 
         recorders["target"] = Recorder(backend)
     network = make_network(settings)
     recorders["network"] = Recorder(network)
-    target = make_target(kind, settings, backend, target_options)
+    target = make_target(kind, settings, backend, target_options, network)
     ctx = Context(settings, target, network=network)
     try:
         results = run_checks(settings, target, ctx=ctx)
@@ -209,7 +215,7 @@ def replay(incident: Incident) -> Run:
     if not net_snap:
         raise IncidentError(f"{incident.name}: no recorded network calls")
     network = Replayer(net_snap, construct).backend
-    target = make_target(incident.kind, settings, backend, incident.target.get("options"))
+    target = make_target(incident.kind, settings, backend, incident.target.get("options"), network)
     ctx = Context(settings, target, network=network)
     try:
         results = run_checks(settings, target, ctx=ctx)
@@ -248,7 +254,9 @@ def _brief(d: Any) -> str:
     if not isinstance(d, dict):
         return repr(d)
     if "outcome" in d:
-        return f"{d['outcome']}: {str(d.get('message'))[:160]!r} {json.dumps(d.get('evidence'))[:200]}"
+        rest = {k: v for k, v in d.items() if k not in ("id", "runbook", "outcome", "message", "evidence")}
+        return (f"{d['outcome']}: {str(d.get('message'))[:160]!r} {json.dumps(d.get('evidence'))[:200]}"
+                + (f" {json.dumps(rest)[:120]}" if rest else ""))
     return json.dumps(d)[:400]
 
 
