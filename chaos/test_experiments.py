@@ -15,7 +15,7 @@ from servicedown.chaos.results import ExperimentResult
 
 pytestmark = [pytest.mark.chaos, pytest.mark.slow]
 
-PARAMS = [pytest.param(e, id=e.id, marks=pytest.mark.runbook(e.runbook) if e.runbook else ())
+PARAMS = [pytest.param(e, id=e.id, marks=pytest.mark.runbook(",".join(e.injected)) if e.injected else ())
           for e in (*EXPERIMENTS, *MESSY)]
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-pytestmark = pytest.mark.runbook("diagnosis-1")
+pytestmark = pytest.mark.runbook("step:service-running")
 
 
 def test_service_exists(expect):
@@ -25,6 +25,6 @@ def test_last_exit_was_clean(expect):
     expect("running.exit_code")
 
 
-@pytest.mark.runbook("cause-2.2")
+@pytest.mark.runbook("oom")
 def test_not_oom_killed(expect):
     expect("running.oom_killed")

@@ -2,7 +2,7 @@
 
 import pytest
 
-pytestmark = pytest.mark.runbook("diagnosis-3")
+pytestmark = pytest.mark.runbook("step:health-endpoint")
 
 
 def test_health_endpoint_healthy(expect):
@@ -21,6 +21,6 @@ def test_startup_probe(expect):
     expect("health.startup")
 
 
-@pytest.mark.runbook("cause-3")
+@pytest.mark.runbook("category:database")
 def test_engine_reports_database_healthy(expect):
     expect("health.database")

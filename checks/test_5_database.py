@@ -3,16 +3,16 @@
 import pytest
 
 
-@pytest.mark.runbook("cause-3.1")
+@pytest.mark.runbook("db-down")
 def test_database_ready(expect):
     expect("database.ready")
 
 
-@pytest.mark.runbook("cause-3.3")
+@pytest.mark.runbook("db-network")
 def test_database_reachable_from_engine(expect):
     expect("database.reachable")
 
 
-@pytest.mark.runbook("cause-3.2")
+@pytest.mark.runbook("db-pool-exhausted")
 def test_connection_pool_not_exhausted(expect):
     expect("database.connections")

@@ -3,21 +3,21 @@
 import pytest
 
 
-@pytest.mark.runbook("cause-4.2")
+@pytest.mark.runbook("missing-env")
 def test_required_variables_set(expect):
     expect("startup.env")
 
 
-@pytest.mark.runbook("cause-4.1")
+@pytest.mark.runbook("config-invalid")
 def test_secrets_strong_enough(expect):
     expect("startup.secrets")
 
 
-@pytest.mark.runbook("cause-4.1")
+@pytest.mark.runbook("config-invalid")
 def test_startup_validation_passed(expect):
     expect("startup.validation")
 
 
-@pytest.mark.runbook("cause-4.3")
+@pytest.mark.runbook("tls")
 def test_tls_certificate_and_key(expect):
     expect("startup.tls")

@@ -5,7 +5,7 @@ import pytest
 from servicedown.remediation import restart_and_wait
 
 
-@pytest.mark.runbook("resolution-restart")
+@pytest.mark.runbook("step:restart")
 def test_quick_fix_restart(diagnosis, settings):
     if not settings.remediate:
         pytest.skip("read-only run: pass --remediate to run the runbook's quick fix (restart)")

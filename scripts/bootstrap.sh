@@ -105,6 +105,11 @@ ensure_venv() {
         info "Python environment cached ($venv)"
     fi
     ln -sfn "$venv" "$REPO_ROOT/.venv"
+    # The clone's own package metadata (servicedown.egg-info, git-ignored): with the clone on the
+    # path, pytest finds the project's plugins as entry points, so `pytest --runbook PATH` works
+    # for a runbook in any folder. The shared environment itself is left as it is.
+    (cd "$REPO_ROOT" && timeout 60 "$venv/bin/python" setup.py -q egg_info >/dev/null 2>&1) \
+        || info "could not write servicedown.egg-info: pytest --runbook needs --runbook=PATH here"
 }
 
 ensure_toxiproxy() {

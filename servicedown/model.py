@@ -19,7 +19,7 @@ class CheckResult:
     """One diagnosis check's answer. `message` and `evidence` never hold a secret value."""
 
     id: str  # e.g. "running.state", "database.ready"
-    runbook: str  # runbook item ids it stands for, e.g. "diagnosis-1" or "cause-3.1"
+    runbook: str  # meaning ids its check stands for (meanings.py), e.g. "step:memory,oom"
     outcome: Outcome
     message: str = ""
     evidence: dict[str, Any] = field(default_factory=dict)

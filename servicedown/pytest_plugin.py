@@ -39,22 +39,41 @@ HELP = {
 }
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    # Locust's pytest plugin also declares --host; the suites never use it (pyproject's addopts
+    # say -p no:locust, which a run outside the project does not read). Loaded after this one,
+    # it is blocked here; loaded before, pytest_addoption shares its --host.
+    if not pluginmanager.has_plugin("locust"):
+        pluginmanager.set_blocked("locust")
+
+
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
     group = parser.getgroup("servicedown", "QBITEL Engine 'Service Down' runbook checks")
+    # Registered before this plugin, locust's plugin owns --host (same dest): read its value.
+    taken = {"--host"} if pluginmanager.has_plugin("locust") else set()
     for name, kind, default in cfg.option_names():
         flag = "--" + name.replace("_", "-")
+        if flag in taken:
+            continue
         text = HELP.get(name, name.replace("_", " "))
         text += f" [env {cfg.env_name(name)}; default {default!r}]"
-        if kind is bool:
-            group.addoption(flag, action="store_const", const=True, default=None, dest=name,
-                            help=text)
-        else:
-            group.addoption(flag, default=None, dest=name, help=text)
+        try:
+            if kind is bool:
+                group.addoption(flag, action="store_const", const=True, default=None, dest=name,
+                                help=text)
+            else:
+                group.addoption(flag, default=None, dest=name, help=text)
+        except ValueError:  # another plugin declared the same option (same dest): read theirs
+            continue
     group.addoption("--triage-json", default=None, dest="triage_json",
                     help="write verdict, ranked causes and every check result to this JSON file")
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    from servicedown.suites import MARKERS
+
+    for marker in MARKERS:
+        config.addinivalue_line("markers", marker)
     cli = {name: config.getoption(name) for name, _k, _d in cfg.option_names()}
     try:
         config.stash[_SETTINGS] = cfg.from_sources(cli)

@@ -76,8 +76,11 @@ def exit_state(last: Exit) -> tuple[str, str]:
         return KILLED, f"killed on request ({last.requested}), {last.words()}"
     if last.oom:
         return OOM_KILLED, f"OOM-killed{at} ({last.words()}): the kernel killed it for memory"
-    if last.code == 0:
-        return EXITED, f"exited by itself{at} with exit code 0, nobody asked it to stop"
+    if last.code in (0, 143):
+        # A server ends cleanly when asked to (SIGTERM); the request itself may be gone from
+        # the platform's records (Docker's event buffer is short), so this does not guess who.
+        return EXITED, (f"exited cleanly{at} ({last.words()}): a stop whose request the platform "
+                        "no longer shows, or the process ending by itself")
     if last.ran_s is not None and last.ran_s < START_WINDOW_S:
         return FAILED_AT_START, (f"failed at start{at}: {last.words()} after {last.ran_s:.1f}s "
                                  "(before it served)")
@@ -102,4 +105,5 @@ def history_line(last: Exit, state: str, restarted_by: str) -> str:
     what = last.words() if state != OOM_KILLED else f"OOM kill ({last.words()})"
     if last.requested:
         what = f"{last.requested}, {last.words()}"
-    return f"recovered: {what} at {clock(last.at)}, restarted by {restarted_by}"
+    by = f", restarted by {restarted_by}" if restarted_by else ", started again since"
+    return f"recovered: {what} at {clock(last.at)}{by}"

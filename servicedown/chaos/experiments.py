@@ -64,10 +64,6 @@ class Experiment:
         """Every cause injected: the expected one first."""
         return tuple(c for c in (self.cause, *self.also) if c)
 
-    @property
-    def runbook(self) -> str:
-        return ",".join(dict.fromkeys(i for c in self.injected for i in cause(c).runbook))
-
 
 KILLED_NO_TRACE = ("A SIGKILL leaves no traceback (the cause's logs.stack_trace); the platform's "
                    "restart history is what shows it.")

@@ -64,7 +64,7 @@ def _checker_probe(ctx: Context, db: Database) -> Finding:
                f"{detail}", **ev)
 
 
-@check("database.ready", "cause-3.1,resolution-3", "the database is ready (pg_isready)", PG_ISREADY)
+@check("database.ready", "db-down,step:db-connectivity", "the database is ready (pg_isready)", PG_ISREADY)
 def ready(ctx: Context) -> Finding:
     db = database(ctx)
     argv = ["pg_isready", "-U", db.user, "-d", db.name, "-t", str(int(PROBE_TIMEOUT_S))]
@@ -83,7 +83,7 @@ def ready(ctx: Context) -> Finding:
     return _checker_probe(ctx, db)
 
 
-@check("database.reachable", "cause-3.3", "the database answers from the engine's side")
+@check("database.reachable", "db-network", "the database answers from the engine's side")
 def reachable(ctx: Context) -> Finding:
     db = database(ctx)
     ev: dict = {"from": "engine", "endpoint": f"{db.host}:{db.port}", "user": db.user}
@@ -140,7 +140,7 @@ CONNECTIONS_SQL = ("select count(*), current_setting('max_connections'), "
                    "from pg_stat_activity where backend_type = 'client backend'")
 
 
-@check("database.connections", "cause-3.2", "connections in use below max_connections")
+@check("database.connections", "db-pool-exhausted", "connections in use below max_connections")
 def connections(ctx: Context) -> Finding:
     s = ctx.settings
     db = database(ctx)

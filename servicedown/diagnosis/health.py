@@ -55,7 +55,7 @@ def _explain(a: HttpAnswer) -> str:
     return ", ".join(parts)
 
 
-@check("health.endpoint", "diagnosis-3", "/health answers 200 healthy within the budget", CMD)
+@check("health.endpoint", "step:health-endpoint", "/health answers 200 healthy within the budget", CMD)
 def endpoint(ctx: Context) -> Finding:
     a = ctx.http_get("/health")
     budget = ctx.settings.latency_budget_s
@@ -78,7 +78,7 @@ def _make_probe(check_id: str, path: str, title: str) -> None:
         return bad(_explain(a), **a.evidence())
 
     run.__name__ = check_id.replace(".", "_")
-    check(check_id, "diagnosis-3", title, f"curl -v http://localhost:8000{path}")(run)
+    check(check_id, "step:health-endpoint", title, f"curl -v http://localhost:8000{path}")(run)
 
 
 _make_probe("health.live", "/health/live", "the liveness probe passes")
@@ -86,7 +86,7 @@ _make_probe("health.ready", "/health/ready", "the readiness probe passes")
 _make_probe("health.startup", "/health/startup", "the startup probe passes")
 
 
-@check("health.database", "diagnosis-3,cause-3", "the engine reports its database healthy",
+@check("health.database", "step:health-endpoint,category:database", "the engine reports its database healthy",
        "curl http://localhost:8000/health/dependencies")
 def database(ctx: Context) -> Finding:
     deps = ctx.http_get("/health/dependencies")

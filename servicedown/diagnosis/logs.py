@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from servicedown import states
 from servicedown.diagnosis.context import Context
 from servicedown.diagnosis.registry import Finding, bad, check, ok
 from servicedown.healthy import is_healthy
@@ -18,14 +19,14 @@ STACK_TRACE = "logs.stack_trace"
 QUIET_S = 60.0  # matching lines stopped this long ago, and the service serves: healed
 
 TITLES = {
-    "logs.stack_trace": ("cause-1.1", "no stack traces or uncaught exceptions"),
-    "logs.oom": ("cause-1.2", "no out-of-memory errors"),
-    "logs.config_error": ("cause-1.3", "no configuration errors"),
-    "logs.validation": ("cause-4.1", "no CRITICAL startup validation failures"),
-    "logs.db_error": ("cause-3", "no database connection errors"),
-    "logs.disk_full": ("cause-2.3", "no 'No space left on device'"),
-    "logs.fd_limit": ("cause-2.4", "no 'Too many open files'"),
-    "logs.tls_error": ("cause-4.3", "no TLS or certificate errors"),
+    "logs.stack_trace": ("crash", "no stack traces or uncaught exceptions"),
+    "logs.oom": ("oom", "no out-of-memory errors"),
+    "logs.config_error": ("config-invalid", "no configuration errors"),
+    "logs.validation": ("config-invalid", "no CRITICAL startup validation failures"),
+    "logs.db_error": ("category:database", "no database connection errors"),
+    "logs.disk_full": ("disk-full", "no 'No space left on device'"),
+    "logs.fd_limit": ("fd-limit", "no 'Too many open files'"),
+    "logs.tls_error": ("tls", "no TLS or certificate errors"),
 }
 
 
@@ -33,8 +34,11 @@ def _make(check_id: str, runbook: str, title: str) -> None:
     def run(ctx: Context) -> Finding:
         scan = ctx.log_scan()
         hits = scan.hits.get(check_id, [])
-        now = [m for m in hits if m.run != EARLIER]
-        before = [m for m in hits if m.run == EARLIER]
+        if _loop_goes_on(ctx):  # the run that just ended is this incident, not history
+            now, before = hits, []
+        else:
+            now = [m for m in hits if m.run != EARLIER]
+            before = [m for m in hits if m.run == EARLIER]
         ev: dict[str, Any] = {"lines_scanned": scan.lines}
         if scan.noise_blocks:
             ev["noise_blocks_set_aside"] = scan.noise_blocks
@@ -62,7 +66,7 @@ def _make(check_id: str, runbook: str, title: str) -> None:
         return bad(f"{head}:\n  {quoted}", **ev)
 
     run.__name__ = check_id.replace(".", "_")
-    check(check_id, f"diagnosis-2,{runbook}", title, CMD)(run)
+    check(check_id, f"step:recent-logs,{runbook}", title, CMD)(run)
 
 
 def _quote(m: logscan.Match) -> str:
@@ -78,6 +82,18 @@ def _history(before: list[logscan.Match]) -> str:
     last = before[-1]
     at = f", the last at {clock(last.time)}" if last.time is not None else ""
     return f"earlier runs: {len(before)} matching line(s){at}, none since the last start"
+
+
+def _loop_goes_on(ctx: Context) -> bool:
+    """Crash-looping, or restarted after an exit and not serving since: a restart loop that is
+    still going on is not history, and its current run may be too young to have said why."""
+    try:
+        st = ctx.state()
+    except Exception:
+        return False
+    if st.how == states.CRASH_LOOPING or st.restarting:
+        return True
+    return st.last_exit is not None and st.how == states.STARTING and not ctx.serving_now()
 
 
 def _healed(ctx: Context, now: list[logscan.Match]) -> str:

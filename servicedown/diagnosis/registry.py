@@ -55,7 +55,7 @@ def not_applicable(message: str, **evidence: Any) -> Finding:
 @dataclass(frozen=True)
 class CheckSpec:
     id: str
-    runbook: str  # runbook item ids, comma separated ("diagnosis-1", "cause-2.2")
+    runbook: str  # meaning ids it stands for, comma separated (meanings.py: "step:memory,oom")
     title: str
     func: Callable[[Context], Finding]
     command: str = ""  # the runbook command this check stands for, if any

@@ -24,7 +24,7 @@ def _mib(n: int | None) -> str:
     return "?" if n is None else f"{n / 2**20:.0f} MiB"
 
 
-@check("resources.cpu", "cause-2.1", "CPU below saturation of the service's quota")
+@check("resources.cpu", "cpu", "CPU below saturation of the service's quota")
 def cpu(ctx: Context) -> Finding:
     f = _facts(ctx)
     if isinstance(f, Finding):
@@ -40,7 +40,7 @@ def cpu(ctx: Context) -> Finding:
     return ok(msg, **ev)
 
 
-@check("resources.memory", "cause-2.2,resolution-5", "memory below the service's own limit", "free -h")
+@check("resources.memory", "oom,step:memory", "memory below the service's own limit", "free -h")
 def memory(ctx: Context) -> Finding:
     f = _facts(ctx)
     if isinstance(f, Finding):
@@ -56,7 +56,7 @@ def memory(ctx: Context) -> Finding:
     return ok(msg, **ev)
 
 
-@check("resources.disk", "cause-2.3,resolution-4", "disk and inodes below full on data and root", "df -h")
+@check("resources.disk", "disk-full,step:disk-space", "disk and inodes below full on data and root", "df -h")
 def disk(ctx: Context) -> Finding:
     f = _facts(ctx)
     if isinstance(f, Finding):
@@ -79,7 +79,7 @@ def disk(ctx: Context) -> Finding:
     return ok("; ".join(lines), **ev)
 
 
-@check("resources.fds", "cause-2.4", "open files below the process's limit")
+@check("resources.fds", "fd-limit", "open files below the process's limit")
 def fds(ctx: Context) -> Finding:
     f = _facts(ctx)
     if isinstance(f, Finding):

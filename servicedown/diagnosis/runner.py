@@ -10,16 +10,18 @@ from servicedown.backends.command import BackendError
 from servicedown.config import Settings
 from servicedown.diagnosis.catalog import all_checks
 from servicedown.diagnosis.context import Context
-from servicedown.diagnosis.registry import CANNOT_TELL, CheckSpec, Finding
+from servicedown.diagnosis.registry import CANNOT_TELL, NOT_APPLICABLE, CheckSpec, Finding
 from servicedown.model import CheckResult, Outcome
 from servicedown.redact import Redactor
-from servicedown.targets.base import NotSupported, Target
+from servicedown.targets.base import NotPresent, NotSupported, Target
 
 
 def _one(spec: CheckSpec, ctx: Context) -> CheckResult:
     start = time.monotonic()
     try:
         f = spec.func(ctx)
+    except NotPresent as exc:
+        f = Finding(Outcome.SKIP, str(exc), {"skipped": NOT_APPLICABLE})
     except NotSupported as exc:
         f = Finding(Outcome.SKIP, str(exc), {"skipped": CANNOT_TELL})
     except BackendError as exc:

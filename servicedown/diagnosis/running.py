@@ -22,7 +22,7 @@ def _ev(st: ServiceState, **more: object) -> dict:
     return st.evidence() | more
 
 
-@check("running.exists", "diagnosis-1", "the service exists on its platform", CMD)
+@check("running.exists", "step:service-running", "the service exists on its platform", CMD)
 def exists(ctx: Context) -> Finding:
     st = ctx.state()
     if not st.exists:
@@ -30,7 +30,7 @@ def exists(ctx: Context) -> Finding:
     return ok(f"{ctx.target.describe()} exists", **_ev(st))
 
 
-@check("running.state", "diagnosis-1", "the service is running", CMD)
+@check("running.state", "step:service-running", "the service is running", CMD)
 def state(ctx: Context) -> Finding:
     st = ctx.state()
     if not st.exists:
@@ -50,11 +50,11 @@ def state(ctx: Context) -> Finding:
     return ok(f"running ({st.how_detail or st.status})", **_ev(st))
 
 
-@check("running.health", "diagnosis-1", "the platform's own health status is healthy", CMD)
+@check("running.health", "step:service-running", "the platform's own health status is healthy", CMD)
 def platform_health(ctx: Context) -> Finding:
     st = ctx.state()
     if not st.exists:
-        return bad("no health status: the service does not exist", **_ev(st))
+        return not_applicable("no health status: the service does not exist", **_ev(st))
     if st.health is None:
         return not_applicable("the platform keeps no health status for this service", **_ev(st))
     if st.health == "healthy":
@@ -74,7 +74,7 @@ def _history(ctx: Context, st: ServiceState) -> str:
     return ""
 
 
-@check("running.restarts", "diagnosis-1", "no restart loop and no recent crash", CMD)
+@check("running.restarts", "step:service-running", "no restart loop and no recent crash", CMD)
 def restarts(ctx: Context) -> Finding:
     st = ctx.state()
     if not st.exists:
@@ -95,7 +95,7 @@ def restarts(ctx: Context) -> Finding:
     return ok(f"no recent restarts (restart count {st.restart_count or 0})", **_ev(st))
 
 
-@check("running.exit_code", "diagnosis-1,cause-1", "the last exit was clean", CMD)
+@check("running.exit_code", "step:service-running,crash", "the last exit was clean", CMD)
 def exit_code(ctx: Context) -> Finding:
     st = ctx.state()
     if not st.exists:
@@ -123,7 +123,7 @@ def exit_code(ctx: Context) -> Finding:
                + (f", result {st.result}" if st.result else ""), **_ev(st))
 
 
-@check("running.oom_killed", "diagnosis-1,cause-2.2", "not killed for memory (OOM)", CMD)
+@check("running.oom_killed", "step:service-running,oom", "not killed for memory (OOM)", CMD)
 def oom_killed(ctx: Context) -> Finding:
     st = ctx.state()
     if not st.exists:

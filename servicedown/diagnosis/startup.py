@@ -41,7 +41,7 @@ def _presence(r: secrets.SecretReport) -> str:
         else f"{r.name} ({r.length} chars)"
 
 
-@check("startup.env", "cause-4.2,resolution-2", "required variables are set", ENV_CMD)
+@check("startup.env", "missing-env,step:environment", "required variables are set", ENV_CMD)
 def required_env(ctx: Context) -> Finding:
     reports = _reports(ctx)
     if reports is None:
@@ -53,7 +53,7 @@ def required_env(ctx: Context) -> Finding:
     return ok("all set: " + ", ".join(_presence(r) for r in reports), **ev)
 
 
-@check("startup.secrets", "cause-4.1,resolution-2", "secrets long enough and not weak", ENV_CMD)
+@check("startup.secrets", "config-invalid,step:environment", "secrets long enough and not weak", ENV_CMD)
 def secret_strength(ctx: Context) -> Finding:
     reports = _reports(ctx)
     if reports is None:
@@ -74,7 +74,7 @@ def secret_strength(ctx: Context) -> Finding:
     return ok(msg + (f"; not judged (value not read): {', '.join(refs)}" if refs else ""), **ev)
 
 
-@check("startup.validation", "cause-4.1,resolution-1", "the last startup validation passed",
+@check("startup.validation", "config-invalid,step:startup-validation", "the last startup validation passed",
        VALIDATION_CMD)
 def validation(ctx: Context) -> Finding:
     lines = [logscan.as_text(line.text) for line in ctx.startup_logs()]
@@ -85,8 +85,14 @@ def validation(ctx: Context) -> Finding:
             last = (i, m.group(1))
             break
     if last is None:
-        return skip(f"no VALIDATION verdict in the first {len(lines)} log lines of the current run "
-                    "(its start is no longer in the logs, or the service logs elsewhere)")
+        # A run seconds old (a crash loop) may not have printed it yet: the last run's counts.
+        recent = [logscan.as_text(line.text) for line in ctx.raw_logs()]
+        found = next(((i, m.group(1)) for i in range(len(recent) - 1, -1, -1)
+                      if (m := _VERDICT.search(recent[i]))), None)
+        if found is None:
+            return skip(f"no VALIDATION verdict in the first {len(lines)} log lines of the current "
+                        "run (its start is no longer in the logs, or the service logs elsewhere)")
+        lines, last = recent, found
     index, verdict = last
     if verdict == "PASSED":
         return ok("startup validation PASSED at its last start", line=index + 1)
@@ -100,7 +106,7 @@ def validation(ctx: Context) -> Finding:
     return bad(f"startup validation FAILED at its last start:\n  {shown}", failures=fails)
 
 
-@check("startup.tls", "cause-4.3", "TLS certificate and key present, valid, matching")
+@check("startup.tls", "tls", "TLS certificate and key present, valid, matching")
 def tls(ctx: Context) -> Finding:
     env = ctx.environment()
     if env is None and not (ctx.settings.tls_cert_file or ctx.settings.tls_key_file):

@@ -97,7 +97,12 @@ INTENTS: tuple[tuple[str, str], ...] = (
     # The health endpoint asked over HTTP; the path tells which probe ("http /health/ready").
     ("http", r"(?:\b(?:curl|wget|invoke-webrequest|invoke-restmethod|iwr|irm)\b|\bhttp(?:ie)?\s)[^|;&]*?"
              r"(/health[\w/.-]*)"),
+    # The runbook's quick fix: a restart by the platform (no check stands for it; a step does).
+    ("restart", r"\b(?:docker-compose|docker|podman)\b[^|;&]*?\brestart\b"
+                r"|\bkubectl\b[^|;&]*?\brollout\s+restart\b|\bsystemctl\b[^|;&]*?\brestart\b"
+                r"|\brestart-service\b|\bservice\s+\S+\s+restart\b"),
 )
+MAX_COMMAND = 2000  # characters of a command read for its intent: a longer one is data
 _COMPILED = tuple((name, re.compile(pattern)) for name, pattern in INTENTS)
 
 
@@ -117,7 +122,7 @@ def _name(name: str, match: re.Match[str]) -> str:
 
 def intent(command: str) -> str | None:
     """What one typed command asks, or None when the table does not know it."""
-    text = normalise(command)
+    text = normalise(command[:MAX_COMMAND])
     for name, pattern in _COMPILED:
         m = pattern.search(text)
         if m:
@@ -129,7 +134,7 @@ def intents_in(text: str) -> set[str]:
     """Every intent a check's `command` text names. A matched span is blanked before the more
     general intents run, so `docker-compose logs x | grep "VALIDATION"` is a validation
     question and not also a plain log read."""
-    rest = normalise(text)
+    rest = normalise(text[:MAX_COMMAND])
     found: set[str] = set()
     for name, pattern in _COMPILED:
         for m in list(pattern.finditer(rest)):

@@ -9,17 +9,22 @@ writes the matrix as JSON (reports/coverage.json for the report).
 from __future__ import annotations
 
 import json
+import os
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from servicedown.runbook import sidecar
 from servicedown.runbook.reader import Runbook, RunbookError, read_runbook
 from servicedown.runbook.sources import SourceError, TestRef, checks_of_function, load_results, split_ids
 
 _RUNBOOK = pytest.StashKey[Runbook]()
 _TESTS = pytest.StashKey[list[TestRef]]()
 _MATRIX = pytest.StashKey[Any]()
+_PINS = pytest.StashKey[tuple[dict[str, Any], list[str]]]()
 DEFAULT_CHAOS = Path("reports") / "chaos.json"
 
 
@@ -35,6 +40,51 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help=f"last chaos results for MTTD/MTTR [default: {DEFAULT_CHAOS} if present]")
 
 
+# Options whose value is a path that exists: written as two words, pytest reads the value as a
+# test path when it picks its rootdir (before any plugin declares an option).
+PATH_OPTIONS = ("--runbook", "--runbook-chaos-json")
+_RERUN = "SERVICEDOWN_RUNBOOK_RERUN"  # set in the one re-run: never twice
+
+
+def joined_args(args: Sequence[str]) -> list[str] | None:
+    """`--runbook PATH` -> `--runbook=PATH` where PATH exists; None when nothing changes."""
+    out, changed, i = [], False, 0
+    while i < len(args):
+        a = args[i]
+        if a in PATH_OPTIONS and i + 1 < len(args) and not args[i + 1].startswith("-") \
+                and Path(args[i + 1]).exists():
+            out.append(f"{a}={args[i + 1]}")
+            changed, i = True, i + 2
+            continue
+        out.append(a)
+        i += 1
+    return out if changed else None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    """pytest picks its rootdir and config file before any plugin can declare an option, so in
+    `pytest --runbook /elsewhere/RUNBOOK.md` the runbook's folder becomes the rootdir and the
+    project's settings go unread (pytest issue 8846); `--runbook=PATH` is read as meant. This
+    plugin loads (as an entry point) before the conftests: it runs the same command once more
+    with the option joined to its value. Only for a command line this process was started with;
+    pytest.main() from another program is left alone."""
+    args = list(early_config.invocation_params.args)
+    fixed = joined_args(args)
+    if fixed is None or os.environ.get(_RERUN) or args != sys.argv[1:] or not args:
+        return
+    argv = list(getattr(sys, "orig_argv", []))
+    if argv[len(argv) - len(args):] != args:
+        return
+    os.environ[_RERUN] = "1"
+    capture = early_config.pluginmanager.getplugin("capturemanager")
+    if capture is not None:  # pytest has taken fds 1 and 2 by now: give them back first
+        capture.stop_global_capturing()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [*argv[: len(argv) - len(args)], *fixed])
+
+
 def pytest_configure(config: pytest.Config) -> None:
     path = config.getoption("runbook_path")
     if not path:
@@ -44,6 +94,7 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         # Read up front: a runbook that cannot be read is a usage error, not a late surprise.
         config.stash[_RUNBOOK] = read_runbook(path)
+        config.stash[_PINS] = sidecar.load(config.stash[_RUNBOOK])
     except RunbookError as exc:
         raise pytest.UsageError(f"--runbook: {exc}") from None
 
@@ -68,22 +119,28 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if runbook is None:
         return
     from servicedown.runbook.coverage import build
+    from servicedown.runbook.render import matrix_json
 
     chaos = config.getoption("runbook_chaos_json")
+    pins, pin_notes = config.stash[_PINS]
     notes: list[str] = []
     try:
         results, notes = load_results(chaos or (DEFAULT_CHAOS if DEFAULT_CHAOS.exists() else None))
     except SourceError as exc:
         results, notes = [], [f"chaos results not used: {exc}"]
-    matrix = build(runbook, tests=config.stash.get(_TESTS, []), results=results, notes=notes)
+    matrix = build(runbook, tests=config.stash.get(_TESTS, []), results=results,
+                   notes=[*pin_notes, *notes], pins=pins)
     config.stash[_MATRIX] = matrix
     out = config.getoption("runbook_json")
     if out:
         try:
             Path(out).parent.mkdir(parents=True, exist_ok=True)
-            Path(out).write_text(json.dumps(matrix.to_json(), indent=2) + "\n", encoding="utf-8")
+            Path(out).write_text(json.dumps(matrix_json(matrix), indent=2) + "\n", encoding="utf-8")
         except OSError as exc:
             matrix.notes.append(f"cannot write {out}: {exc.strerror or exc}")
+    if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+        # `pytest --runbook PATH` alone asks for the matrix: no tests to run is not a failure.
+        session.exitstatus = exitstatus = pytest.ExitCode.OK
     strict_fails = config.getoption("runbook_strict") and matrix.uncovered
     # Only turn a passing (or empty) session into a failure; interruptions and usage errors keep
     # their own codes.
@@ -95,8 +152,10 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     matrix = config.stash.get(_MATRIX, None)
     if matrix is None:
         return
+    from servicedown.runbook.render import matrix_text
+
     terminalreporter.section("runbook coverage")
-    for line in matrix.text().splitlines():
+    for line in matrix_text(matrix).splitlines():
         terminalreporter.write_line(line)
     out = config.getoption("runbook_json")
     if out and Path(out).exists():

@@ -40,6 +40,10 @@ SECTION_KINDS: tuple[tuple[str, str], ...] = (
 )
 _QUICK_FIX = re.compile(r"quick.?fix|first aid|immediate|^\W*restart\b", re.IGNORECASE)
 _NOT_QUICK = re.compile(r"doesn|does not|didn|did not|fails?\b|\bhelp|\bnot\b", re.IGNORECASE)
+_CODE = re.compile(r"`([^`]+)`")
+_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)*\|?\s*$")
+_TITLE_COLUMN = re.compile(r"cause|problem|issue|failure|step|check|what", re.IGNORECASE)
+MAX_LINE_SCAN = 4000  # inline commands are looked for in a line's first characters only
 _LIST_MARK = re.compile(r"^\s*(?:[-*+]|\d{1,4}[.)])\s+")
 _METADATA = re.compile(r"^\s*(?:[-*+]\s+)?(?:\*\*|__)(.+?)(?:\*\*|__)\s*:?\s*(.+)$"
                        r"|^\s*(?:[-*+]\s+)?([A-Z][A-Za-z ]{1,30}):\s+(.+)$")
@@ -58,6 +62,7 @@ class Item:
     commands: list[str] = field(default_factory=list)
     text: str = ""
     line: int = 0  # 1-based line of the item in the runbook
+    code: list[str] = field(default_factory=list)  # inline `code` spans: commands written inline
 
     @property
     def required(self) -> bool:
@@ -99,8 +104,9 @@ def read_runbook(path: str | Path) -> Runbook:
 
 def decode(data: bytes, source: str = "<runbook>") -> str:
     if len(data) > MAX_BYTES:
-        raise RunbookError(f"{source}: {len(data)} bytes is too large for a runbook "
-                           f"(limit {MAX_BYTES})")
+        raise RunbookError(f"{source}: {len(data):,} bytes is too large for a runbook (at most "
+                           f"{MAX_BYTES:,} bytes); keep the runbook's own text in it and link "
+                           "long logs or data from it")
     if not data.strip():
         raise RunbookError(f"{source}: the file is empty")
     if b"\x00" in data:
@@ -130,10 +136,13 @@ def parse_runbook(text: str, source: str = "<runbook>") -> Runbook:
     return _Reader(doc, source).read()
 
 
+_KINDS = tuple((kind, re.compile(pattern)) for kind, pattern in SECTION_KINDS)
+
+
 def section_kind(title: str) -> str | None:
     t = md.plain(title).lower()
-    for kind, pattern in SECTION_KINDS:
-        if re.search(pattern, t):
+    for kind, pattern in _KINDS:
+        if pattern.search(t):
             return kind
     return None
 
@@ -146,13 +155,16 @@ class _Entry:
     start: int  # first body line (index)
     end: int  # end of the entry (exclusive index)
     line: int  # 1-based line of the title
+    code: list[str] = field(default_factory=list)  # inline commands (a table row's cells)
 
 
 class _Reader:
     def __init__(self, doc: md.Document, source: str) -> None:
         self.doc, self.source = doc, source
         self.items: list[Item] = []
+        self.ids: set[str] = set()
         self.notes: list[str] = []
+        self.prefix = ""  # the service of a runbook that covers more than one
 
     # --- the document's outline ---
     def read(self) -> Runbook:
@@ -169,6 +181,11 @@ class _Reader:
                                f"{seen}); expected sections such as 'Diagnosis', 'Common Causes', "
                                "'Resolution Steps'")
         level = min(h.level for h in known)
+        # A heading the reader does not know that holds known sections ("## qbitel-worker" over
+        # its own "### Diagnosis") is a service of a runbook that covers more than one.
+        groups = [h for h in doc.headings[1 if titled else 0:]
+                  if h.level < level and section_kind(h.text) is None and self._known_under(h)]
+        level = min([level, *(g.level for g in groups)])
         tops = [h for h in doc.headings if h.level <= level and not (titled and h is head)]
         first = tops[0].index if tops else len(doc.lines)
         title = md.plain(head.text) if titled or head.level < level else Path(self.source).stem
@@ -177,6 +194,9 @@ class _Reader:
         for k, h in enumerate(tops):
             end = tops[k + 1].index if k + 1 < len(tops) else len(doc.lines)
             kind = section_kind(h.text) if h.level == level else None
+            if kind is None and self._known_under(h):
+                self._group(h, end, alert, found)
+                continue
             if kind is None:
                 if h.level == level:
                     self.notes.append(f"section '{md.plain(h.text)}' (line {h.index + 1}) is not "
@@ -191,6 +211,30 @@ class _Reader:
             raise RunbookError(f"{self.source}: no diagnosis steps, causes, resolution steps or "
                                "related alerts found under its headings")
         return Runbook(title, alert, self.items, self.source, self.notes)
+
+    def _end_of(self, h: md.Heading) -> int:
+        later = [x for x in self.doc.headings_in(h.index + 1, len(self.doc.lines)) if x.level <= h.level]
+        return later[0].index if later else len(self.doc.lines)
+
+    def _known_under(self, h: md.Heading) -> bool:
+        return any(section_kind(x.text) for x in self.doc.headings_in(h.body, self._end_of(h)))
+
+    def _group(self, g: md.Heading, end: int, alert: dict[str, str], found: set[str]) -> None:
+        """One service's sections: its items' ids start with the service ('qbitel-worker/cause-1')."""
+        subs = self.doc.headings_in(g.body, end)
+        level = min(x.level for x in subs)
+        heads = [x for x in subs if x.level == level]
+        self.prefix = f"{md.slug(g.text)}/"
+        for k, x in enumerate(heads):
+            stop = heads[k + 1].index if k + 1 < len(heads) else end
+            kind = section_kind(x.text)
+            if kind is None:
+                self.notes.append(f"section '{md.plain(x.text)}' (line {x.index + 1}) is not a "
+                                  "runbook section this reader knows; not read")
+                continue
+            found.add(kind)
+            self._section(kind, x, stop, alert)
+        self.prefix = ""
 
     def _metadata(self, start: int, end: int) -> dict[str, str]:
         out: dict[str, str] = {}
@@ -221,7 +265,12 @@ class _Reader:
 
     # --- items ---
     def _add(self, item: Item) -> None:
-        ids = {it.id for it in self.items}
+        if self.prefix and item.kind not in INFORMATIONAL:
+            item.id = self.prefix + item.id
+            item.parent = self.prefix + item.parent if item.parent else None
+        if not item.code:
+            item.code = self._code(item.line - 1, item.line)
+        ids = self.ids
         if item.id in ids:
             k = 2
             while f"{item.id}#{k}" in ids:
@@ -229,10 +278,17 @@ class _Reader:
             self.notes.append(f"{item.id} appears twice (line {item.line}); the second is "
                               f"{item.id}#{k}")
             item.id = f"{item.id}#{k}"
+        ids.add(item.id)
         self.items.append(item)
 
     def _commands(self, fences: list[md.Fence]) -> list[str]:
         return [c for f in fences for c in cmds.extract(f.body, f.lang)]
+
+    def _code(self, start: int, end: int) -> list[str]:
+        """Inline code spans of [start, end) that read as a command (the intent table knows them)."""
+        spans = [c.strip() for _i, line in self.doc.text_lines(start, end)
+                 for c in _CODE.findall(line[:MAX_LINE_SCAN])]
+        return [c for c in spans if c and cmds.intent(c)]
 
     def _text(self, start: int, end: int) -> str:
         lines = (_LIST_MARK.sub("", line) for _i, line in self.doc.text_lines(start, end))
@@ -248,7 +304,8 @@ class _Reader:
         for e in entries:
             self._add(Item(f"{kind}-{e.number}", kind, e.title, None,
                            self._commands(self.doc.fences_in(e.start, e.end)),
-                           " ".join(filter(None, (e.rest, self._text(e.start, e.end)))), e.line))
+                           " ".join(filter(None, (e.rest, self._text(e.start, e.end)))), e.line,
+                           self._code(e.line - 1, e.end)))
 
     def _causes(self, h: md.Heading, end: int) -> None:
         entries = self._entries(h.body, end)
@@ -261,37 +318,45 @@ class _Reader:
             own = [f for f in self.doc.fences_in(e.start, e.end) if f.start not in taken]
             first = subs[0].line - 1 if subs else e.end
             self._add(Item(parent, "cause", e.title, None, self._commands(own),
-                           " ".join(filter(None, (e.rest, self._text(e.start, first)))), e.line))
+                           " ".join(filter(None, (e.rest, self._text(e.start, first)))), e.line,
+                           e.code or self._code(e.line - 1, first)))
             for s in subs:
                 self._add(Item(f"{parent}.{s.number}", "cause", s.title, parent,
                                self._commands(self.doc.fences_in(s.start, s.end)),
                                " ".join(filter(None, (s.rest, self._text(s.start, s.end)))),
-                               s.line))
+                               s.line, self._code(s.line - 1, s.end)))
 
     def _resolution(self, h: md.Heading, end: int) -> None:
         subs = self.doc.headings_in(h.body, end)
         level = min((s.level for s in subs), default=0)
         heads = [s for s in subs if s.level == level]
         before = heads[0].index if heads else end
-        self._numbered_steps(h.body, before)
+        if not self._numbered_steps(h.body, before) and not heads:
+            self._numbered_steps(h.body, before, bullets=True)  # fixes written as a bullet list
         for k, s in enumerate(heads):
             stop = heads[k + 1].index if k + 1 < len(heads) else end
-            title = md.plain(s.text)
+            title = md.numbered_title(s.text)[1]  # "3.1 Restart" -> "Restart"
             fences = self.doc.fences_in(s.body, stop)
             if _QUICK_FIX.search(title) and not _NOT_QUICK.search(title):
                 self._add(Item("resolution-restart", "resolution", title, None,
-                               self._commands(fences), self._text(s.body, stop), s.index + 1))
+                               self._commands(fences), self._text(s.body, stop), s.index + 1,
+                               self._code(s.index, stop)))
             elif not self._numbered_steps(s.body, stop) and (fences or self._text(s.body, stop)):
                 # A resolution block without numbered steps ("### Roll back") is one item.
                 self._add(Item(f"resolution-{md.slug(title)}", "resolution", title, None,
-                               self._commands(fences), self._text(s.body, stop), s.index + 1))
+                               self._commands(fences), self._text(s.body, stop), s.index + 1,
+                               self._code(s.index, stop)))
 
-    def _numbered_steps(self, start: int, end: int) -> bool:
-        entries = [e for e in self._entries(start, end, numbered_only=True) if e.number is not None]
+    def _numbered_steps(self, start: int, end: int, bullets: bool = False) -> bool:
+        if bullets:
+            entries = self._list(start, end, top_only=True)
+        else:
+            entries = [e for e in self._entries(start, end, numbered_only=True) if e.number is not None]
         for e in entries:
             self._add(Item(f"resolution-{e.number}", "resolution", e.title, None,
                            self._commands(self.doc.fences_in(e.start, e.end)),
-                           " ".join(filter(None, (e.rest, self._text(e.start, e.end)))), e.line))
+                           " ".join(filter(None, (e.rest, self._text(e.start, e.end)))), e.line,
+                           self._code(e.line - 1, e.end)))
         return bool(entries)
 
     def _related(self, h: md.Heading, end: int) -> None:
@@ -335,13 +400,14 @@ class _Reader:
             n = md.NUMBERED.match(line)
             b = md.BULLET.match(line)
             if n:
-                found.append((i, len(n.group(1).expandtabs(4)), int(n.group(2)), n.group(3)))
+                found.append((i, len(n.group(1).expandtabs(4)), md.list_number(n.group(2)),
+                              n.group(3)))
             elif b and not numbered_only and not re.match(r"^\s*([-*_])(?:\s*\1){2,}\s*$", line):
                 found.append((i, len(b.group(1).expandtabs(4)), None, b.group(2)))
         if top_only:
             found = [f for f in found if f[1] <= 3]
         if not found:
-            return []
+            return [] if numbered_only else self._table(start, end)
         indent = min(f[1] for f in found)
         outer = [f for f in found if f[1] == indent]
         # Numbered items win over bullets at the same level: bullets are then their details.
@@ -352,6 +418,36 @@ class _Reader:
             stop = outer[k + 1][0] if k + 1 < len(outer) else end
             title, rest = md.lead_title(text)
             raw.append(_Entry(number, title, rest, i + 1, stop, i + 1))
+        return _renumber(raw)
+
+
+    def _table(self, start: int, end: int) -> list[_Entry]:
+        """Rows of the first Markdown table in [start, end): the title is the cell under a
+        'Cause' / 'Problem' / 'Step' ... header (else the first cell that is not a number), the
+        other cells its text ("Symptom: ...; First check: ..."), a leading number its number."""
+        lines = self.doc.text_lines(start, end)
+        sep = next((k for k, (_i, line) in enumerate(lines) if k and _TABLE_RULE.match(line)), None)
+        if sep is None:
+            return []
+        header = [md.plain(c) for c in md.cells(lines[sep - 1][1])]
+        want = next((k for k, h in enumerate(header) if _TITLE_COLUMN.search(h)), None)
+        raw = []
+        for i, line in lines[sep + 1:]:
+            if "|" not in line:
+                break
+            cells = md.cells(line)
+            number = md.list_number(cells[0].strip()) if cells and cells[0].strip().isdigit() else None
+            if want is not None and want < len(cells):
+                col = want
+            else:
+                col = next((k for k, c in enumerate(cells) if not re.fullmatch(r"\s*#?\d*\s*", c)), None)
+            if col is None:
+                continue
+            rest = "; ".join(f"{header[k] + ': ' if k < len(header) and header[k] else ''}"
+                             f"{md.plain(c)}" for k, c in enumerate(cells)
+                             if k != col and md.plain(c) and not (k == 0 and number is not None))
+            code = [c.strip() for cell in cells for c in _CODE.findall(cell) if cmds.intent(c)]
+            raw.append(_Entry(number, md.plain(cells[col]), rest, i + 1, i + 1, i + 1, code))
         return _renumber(raw)
 
 

@@ -1,15 +1,17 @@
-"""The coverage matrix as text (terminal) and as JSON (reports/coverage.json)."""
+"""The coverage matrix as text (terminal) and as JSON (reports/coverage.json). Reads coverage's
+types; coverage never imports this module."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from servicedown.runbook.coverage import Matrix, Row
-    from servicedown.runbook.sources import ChaosResult
+from servicedown.runbook import matcher
+from servicedown.runbook.coverage import Matrix, Row
+from servicedown.runbook.sidecar import SUFFIXES
+from servicedown.runbook.sources import ChaosResult
 
-HEADER = ("ITEM", "STATUS", "MTTD", "MTTR", "CHECKS")
+HEADER = ("ITEM", "STATUS", "MEANS", "MTTD", "MTTR", "CHECKS")
 
 
 def compact(ids: list[str], total: int | None = None) -> str:
@@ -38,11 +40,22 @@ def _seconds(value: float | None) -> str:
 
 
 def _status(row: Row) -> str:
-    if not row.item.required:
-        return "info, covered" if row.covered else "info"
+    if not row.required:
+        return "info"
     if not row.covered:
         return "UNCOVERED"
     return f"covered ({row.via})" if row.via else "covered"
+
+
+def _means(row: Row) -> str:
+    """What the item was matched to, and how sure: 'oom 0.98', 'AMBIGUOUS', 'UNKNOWN'."""
+    mp = row.mapping
+    if mp.status == matcher.INFO:
+        return "-"
+    if mp.status in (matcher.AMBIGUOUS, matcher.UNKNOWN):
+        return mp.status.upper()
+    what = ",".join(mp.meanings) or "uncovered"
+    return f"{what} (pinned)" if mp.status == matcher.PINNED else f"{what} {mp.confidence:.2f}"
 
 
 def _checks(row: Row, total: int | None) -> str:
@@ -54,6 +67,8 @@ def _checks(row: Row, total: int | None) -> str:
 def _details(row: Row, total: int | None) -> list[str]:
     verdicts = {r.id: r.verdict for r in row.results}
     parts = []
+    if row.mapping.status not in (matcher.INFO,):
+        parts.append(f"means: {row.mapping.describe()}")
     if row.causes:
         parts.append("causes: " + ", ".join(row.causes))
     if row.experiments:
@@ -74,18 +89,22 @@ def matrix_text(m: Matrix) -> str:
     if rb.alert:
         lines.append("alert: " + "; ".join(f"{k}: {v}" for k, v in rb.alert.items()))
     lines += ["sources: " + ", ".join(f"{v} {k}" for k, v in m.sources.items()), ""]
-    table = [(HEADER, [])] + [((r.item.id, _status(r), _seconds(r.mttd_s), _seconds(r.mttr_s),
-                                _checks(r, total)), _details(r, total)) for r in m.rows]
+    table = [(HEADER, [])] + [((r.item.id, _status(r), _means(r), _seconds(r.mttd_s),
+                                _seconds(r.mttr_s), _checks(r, total)), _details(r, total))
+                              for r in m.rows]
     widths = [max(len(cells[i]) for cells, _ in table) for i in range(len(HEADER) - 1)]
     for cells, details in table:
         lines.append("  ".join([c.ljust(w) for c, w in zip(cells, widths, strict=False)]
                                + [cells[-1]]).rstrip())
         lines.extend(details)
     lines.append("")
-    required = [r for r in m.rows if r.item.required]
+    required = [r for r in m.rows if r.required]
     lines.append(f"required items: {len(required)}, covered: {sum(r.covered for r in required)}, "
                  f"uncovered: {', '.join(m.uncovered) or 'none'}")
-    lines.append(f"informational items (escalation, prevention, post-incident; not required): "
+    if m.undecided:
+        lines.append(f"meaning not decided (pin it in {rb.source or 'RUNBOOK.md'}{SUFFIXES[0]}, e.g. "
+                     f"'\"{m.row(m.undecided[0]).item.title}\": uncovered'): {', '.join(m.undecided)}")
+    lines.append(f"informational items (escalation, prevention, post-incident, pinned; not required): "
                  f"{len(m.rows) - len(required)}")
     if m.uncovered_commands:
         lines.append("diagnosis commands no check stands for: "
@@ -112,12 +131,16 @@ def matrix_json(m: Matrix) -> dict[str, Any]:
             "tests": r.tests, "causes": r.causes,
             "experiments": [{"id": e, **_result(results.get(e))} for e in r.experiments],
             "mttd_s": r.mttd_s, "mttr_s": r.mttr_s,
-            "covered": r.covered, "via": r.via or None, "required": it.required,
+            "covered": r.covered, "via": r.via or None, "required": r.required,
+            "meanings": list(r.mapping.meanings),
+            "match": {"status": r.mapping.status, "confidence": r.mapping.confidence,
+                      "reasons": list(r.mapping.reasons),
+                      "candidates": [{"meaning": c, "confidence": v} for c, v in r.mapping.candidates]},
         })
-    required = [r for r in m.rows if r.item.required]
+    required = [r for r in m.rows if r.required]
     return {
         "runbook": rb.source, "title": rb.title, "alert": rb.alert, "sources": m.sources,
-        "items": items, "uncovered": m.uncovered,
+        "items": items, "uncovered": m.uncovered, "undecided": m.undecided,
         "uncovered_commands": [{"item": i, "command": c} for i, c in m.uncovered_commands],
         "gaps": [{"check": g.check, "item": g.item, "command": g.command} for g in m.gaps],
         "summary": {"required": len(required), "covered": sum(r.covered for r in required),

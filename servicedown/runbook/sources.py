@@ -1,17 +1,15 @@
-"""What declares runbook coverage, read defensively: tests' markers, chaos experiments, and the
-last chaos results.
+"""What declares runbook coverage: tests' markers, chaos experiments, and the last chaos results.
 
-Tests declare items with `@pytest.mark.runbook("<item id>")` (on the function, the class or
-the module's `pytestmark`) and name the check they assert with `expect("<check id>")`; both are
-read from the source (ast), so the command line needs no pytest session. Chaos experiments are
-data in `servicedown.chaos.experiments`, whose shape may still change: anything with an id and
-an expected cause is taken, and a module that is missing or fails to import becomes a note.
+Tests declare meanings (servicedown/meanings.py) with `@pytest.mark.runbook("<meaning id>")`
+(on the function, the class or the module's `pytestmark`) and name the check they assert with
+`expect("<check id>")`; both are read from the source (ast), so the command line needs no
+pytest session. Chaos experiments are data in `servicedown.chaos.experiments`: each stands for
+its expected cause, and one whose remedy is the platform restart also for `step:restart`.
 """
 
 from __future__ import annotations
 
 import ast
-import importlib
 import inspect
 import json
 import textwrap
@@ -20,9 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-EXPERIMENTS_MODULE = "servicedown.chaos.experiments"
 # An experiment whose remedy is the runbook's Quick Fix also proves that step (and times it).
-REMEDIATION_ITEMS: dict[str, tuple[str, ...]] = {"platform-restart": ("resolution-restart",)}
+REMEDIATION_ITEMS: dict[str, tuple[str, ...]] = {"platform-restart": ("step:restart",)}
 
 
 class SourceError(ValueError):
@@ -155,42 +152,22 @@ def _cause_id(value: Any) -> str:
     return str(getattr(value, "id", "") or "")
 
 
-def load_experiments(module: str = EXPERIMENTS_MODULE) -> tuple[list[Experiment], list[str]]:
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name and (module + ".").startswith(exc.name + "."):  # it, or its package, is absent
-            return [], [f"no chaos experiments yet ({module} does not exist)"]
-        return [], [f"chaos experiments not loaded: {exc}"]
-    except Exception as exc:  # another engineer's module: its failure must not stop the matrix
-        return [], [f"chaos experiments not loaded: {type(exc).__name__}: {exc}"]
-    raw: Any = None
-    for name in ("EXPERIMENTS", "experiments", "all_experiments", "ALL"):
-        raw = getattr(mod, name, None)
-        if callable(raw):
-            try:
-                raw = raw()
-            except Exception as exc:
-                return [], [f"chaos experiments not loaded: {module}.{name}(): {exc}"]
-        if raw is not None:
-            break
-    if raw is None:
-        return [], [f"{module} defines no EXPERIMENTS"]
-    values = list(raw.values()) if isinstance(raw, dict) else list(raw) if _iterable(raw) else []
-    out, skipped = [], 0
+def project_experiments() -> list[Experiment]:
+    """The chaos harness's experiments (servicedown/chaos/experiments.py) as the matrix reads them."""
+    from servicedown.chaos.experiments import EXPERIMENTS
+
+    return experiments_from(EXPERIMENTS)
+
+
+def experiments_from(values: Iterable[Any]) -> list[Experiment]:
+    """Rows with an id and an expected cause (objects or dicts); others are left out."""
+    out = []
     for v in values:
         eid, cause = _field(v, "id", "name"), _cause_id(_field(v, "expected_cause", "cause"))
-        if not isinstance(eid, str) or not cause:
-            skipped += 1
-            continue
-        remedy = REMEDIATION_ITEMS.get(str(_field(v, "remediation") or ""), ())
-        out.append(Experiment(eid, cause, split_ids(_field(v, "runbook")) + remedy))
-    notes = [f"{skipped} chaos experiment(s) without an id or expected cause ignored"] if skipped else []
-    return out, notes
-
-
-def _iterable(value: Any) -> bool:
-    return isinstance(value, list | tuple | set | frozenset) or inspect.isgenerator(value)
+        if isinstance(eid, str) and cause:
+            remedy = REMEDIATION_ITEMS.get(str(_field(v, "remediation") or ""), ())
+            out.append(Experiment(eid, cause, split_ids(_field(v, "runbook")) + remedy))
+    return out
 
 
 # --- the last chaos results ---

@@ -30,6 +30,14 @@ class NotSupported(TargetError):
     """This platform cannot answer that question (a url target has no logs); checks skip."""
 
 
+ABSENT = "the service does not exist, so there are no logs to read (running.exists says why)"
+
+
+class NotPresent(NotSupported):
+    """The service is not there to ask (no container, unit or pod): the question does not apply,
+    and running.exists already says why once."""
+
+
 @dataclass(frozen=True)
 class LogLine:
     """One log line with its time and the run it came from, so a finding can be told "since

@@ -16,7 +16,17 @@ from servicedown.backends.command import NOT_FOUND, REFUSED, CommandResult
 from servicedown.backends.docker import DockerBackend, short
 from servicedown.config import Settings
 from servicedown.states import Exit
-from servicedown.targets.base import CURRENT, EARLIER, UNKNOWN, LogLine, ServiceState, Target, TargetError
+from servicedown.targets.base import (
+    ABSENT,
+    CURRENT,
+    EARLIER,
+    UNKNOWN,
+    LogLine,
+    NotPresent,
+    ServiceState,
+    Target,
+    TargetError,
+)
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
@@ -183,7 +193,7 @@ class ComposeTarget(Target):
     def logs(self, lines: int) -> list[LogLine]:
         doc = self._container(self.settings.service)
         if doc is None:
-            raise TargetError(self.missing_message(self.settings.service))
+            raise NotPresent(ABSENT)
         text = self.backend.logs(doc["Id"], tail=lines, since=self.since, timestamps=True)
         return _log_lines(text, _epoch((doc.get("State") or {}).get("StartedAt")))
 
@@ -192,7 +202,7 @@ class ComposeTarget(Target):
         engine prints later cannot push its startup validation out of reach."""
         doc = self._container(self.settings.service)
         if doc is None:
-            raise TargetError(self.missing_message(self.settings.service))
+            raise NotPresent(ABSENT)
         started = _epoch((doc.get("State") or {}).get("StartedAt"))
         if started is None:
             return self.logs(lines)
@@ -354,7 +364,10 @@ def _how(st: dict[str, Any], running: bool, restarting: bool, uptime: float | No
         history = []
         if last is not None:
             word, _ = states.exit_state(last)
-            by = "docker (restart policy)" if not last.requested else "a start on request"
+            # Docker restarts after an exit it was not asked for; after a request, a start is
+            # someone's (when the request is no longer on record, it does not say who).
+            by = "docker (restart policy)" if not last.requested and word not in (
+                states.EXITED, states.STOPPED) else ""
             history.append(states.history_line(last, word, by))
         since = states.clock(_epoch(st.get("StartedAt")))
         if (st.get("Health") or {}).get("Status") == "starting":

@@ -25,9 +25,11 @@ from servicedown.backends.kube import ApiError, KubeBackend
 from servicedown.config import Settings
 from servicedown.secrets import REQUIRED, SECRET_REF
 from servicedown.targets.base import (
+    ABSENT,
     CURRENT,
     EARLIER,
     LogLine,
+    NotPresent,
     NotSupported,
     ServiceState,
     Target,
@@ -323,7 +325,7 @@ class KubernetesTarget(Target):
     def _pod_logs(self, query: dict[str, Any], previous: bool = True) -> list[LogLine]:
         pods = self._live(self._pods())
         if not pods:
-            raise TargetError(self.missing_message())
+            raise NotPresent(ABSENT)
         pods.sort(key=lambda p: (not pod_ready(p), (p.get("metadata") or {}).get("name", "")))
         pods = pods[-MAX_LOG_PODS:]
         out: list[LogLine] = []

@@ -230,6 +230,29 @@ def image_pull_backoff(pod: dict) -> dict:
     return _pod_status(pod, "Pending", False, cs)
 
 
+def not_ready(pod: dict) -> dict:
+    """Running, started, failing its readiness probe."""
+    cs = _container(pod, {"running": {"startedAt": stamp(290)}}, ready=False, started=True)
+    return _pod_status(pod, "Running", False, cs)
+
+
+def evicted(pod: dict, message: str) -> dict:
+    """What the kubelet writes when the node evicts a pod (status.reason Evicted)."""
+    cs = _container(pod, {"terminated": {"exitCode": 137, "reason": "ContainerStatusUnknown",
+                                         "finishedAt": stamp(30), "startedAt": stamp(290)}},
+                    ready=False, started=False)
+    status = _pod_status(pod, "Failed", False, cs)
+    status.update(reason="Evicted", message=message)
+    return status
+
+
+def unschedulable(pod: dict, message: str) -> dict:
+    """Pending, never placed: the scheduler's PodScheduled=False condition."""
+    return {"phase": "Pending", "conditions": [
+        {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message,
+         "lastTransitionTime": stamp(60)}]}
+
+
 def kubelet_event(api: Api, pod: dict, reason: str, message: str, kind: str = "Warning",
                   count: int = 1, seconds_ago: float = 10) -> None:
     name = pod["metadata"]["name"]

@@ -79,15 +79,17 @@ def test_oom_killed_crash_loop_is_oom(api, engine_cluster, tmp_path):
     _no_secret(out, doc, engine_cluster)
 
 
-def test_crash_loop_without_logs_is_still_crash(api, engine_cluster, tmp_path):
-    """The node's kubelet is down: no logs, the pod statuses alone point to a crash."""
+def test_crash_loop_without_logs_is_a_crash_loop_the_logs_would_explain(api, engine_cluster, tmp_path):
+    """The node's kubelet is down: no logs; the pod statuses say it loops, not why."""
     for pod in cluster.create_pods(api, 3, node=cluster.NODE_DOWN):
         api.patch_status(pod["metadata"]["name"], cluster.crash_loop(pod, "Error", 1))
     rc, doc, out = _run(tmp_path, _down_url())
     assert rc == 1 and doc["verdict"] == "down"
     assert _outcomes(doc)["logs.stack_trace"] == "skip"
     assert "did not serve the pods' logs" in out
-    assert top_cause(doc) == "crash", doc["causes"]
+    assert top_cause(doc) == "crash-loop", doc["causes"]
+    crash = next(c for c in doc["causes"] if c["id"] == "crash")
+    assert not crash["defining"]  # no traceback to prove it
     _no_secret(out, doc, engine_cluster)
 
 
@@ -134,9 +136,73 @@ def test_image_pull_backoff_is_down(api, engine_cluster, tmp_path):
     state = next(c for c in doc["checks"] if c["id"] == "running.state")
     assert state["outcome"] == "fail" and "ImagePullBackOff" in state["message"], state
     assert _outcomes(doc)["startup.env"] == "pass"  # the Secret is fine: not a config problem
-    # No runbook cause is about images: only the base explanation (not running) is left.
-    assert top_cause(doc) == "crash", doc["causes"]
+    # No runbook cause is about images: the row the runbook does not name says it.
+    assert top_cause(doc) == "image-pull", doc["causes"]
+    assert "not in the runbook" in out
     _no_secret(out, doc, engine_cluster)
+
+
+def test_one_pod_of_three_oom_looping_while_two_serve_is_degraded_and_named(api, health_server,
+                                                                             engine_cluster, tmp_path):
+    pods = cluster.create_pods(api, 3)
+    for pod in pods[:2]:
+        api.patch_status(pod["metadata"]["name"], cluster.healthy(pod))
+    bad = pods[2]
+    api.patch_status(bad["metadata"]["name"], cluster.crash_loop(bad, "OOMKilled", 137))
+    rc, doc, out = _run(tmp_path, health_server.url)
+    assert rc == 1 and doc["verdict"] == "degraded", out[-3000:]
+    assert bad["metadata"]["name"] in doc["state"] and "2 of 3 pods serve" in doc["state"]
+    assert top_cause(doc) in ("oom", "partial"), doc["causes"]
+    assert bad["metadata"]["name"] in out  # named in the summary, not only the JSON
+
+
+def test_running_but_not_ready_quotes_its_probe(api, engine_cluster, tmp_path):
+    for pod in cluster.create_pods(api, 3):
+        api.patch_status(pod["metadata"]["name"], cluster.not_ready(pod))
+        cluster.kubelet_event(api, pod, "Unhealthy", "Readiness probe failed: HTTP probe failed with "
+                              "statuscode: 503", count=12)
+    rc, doc, out = _run(tmp_path, _down_url())
+    assert rc == 1 and doc["verdict"] == "down"
+    assert top_cause(doc) == "not-ready", doc["causes"]
+    assert "statuscode: 503" in doc["state"]
+    assert "not running" not in doc["state"] and top_cause(doc) != "crash"
+
+
+def test_an_evicted_pod_says_the_nodes_reason(api, engine_cluster, tmp_path):
+    for pod in cluster.create_pods(api, 1):
+        api.patch_status(pod["metadata"]["name"], cluster.evicted(
+            pod, "The node was low on resource: memory. Threshold quantity: 100Mi, available: 80Mi."))
+    rc, doc, out = _run(tmp_path, _down_url())
+    assert rc == 1 and doc["verdict"] == "down"
+    assert top_cause(doc) == "evicted", doc["causes"]
+    assert "low on resource: memory" in doc["state"]
+
+
+def test_an_unschedulable_pod_quotes_the_scheduler(api, engine_cluster, tmp_path):
+    for pod in cluster.create_pods(api, 1, node=""):
+        api.patch_status(pod["metadata"]["name"], cluster.unschedulable(pod, "0/1 nodes are available"))
+        cluster.kubelet_event(api, pod, "FailedScheduling", "0/1 nodes are available: 1 Insufficient "
+                              "memory. preemption: 0/1 nodes are available", count=4)
+    rc, doc, out = _run(tmp_path, _down_url())
+    assert rc == 1 and doc["verdict"] == "down"
+    assert top_cause(doc) == "unschedulable", doc["causes"]
+    assert "Insufficient memory" in doc["state"]
+
+
+def test_a_deployment_scaled_to_zero_is_a_stop_on_request(api, engine_cluster, tmp_path):
+    path = f"/apis/apps/v1/namespaces/{cluster.NAMESPACE}/deployments/{cluster.DEPLOYMENT}"
+    api.call("PATCH", path, {"spec": {"replicas": 0}},
+             content_type="application/strategic-merge-patch+json")
+    try:
+        rc, doc, out = _run(tmp_path, _down_url())
+        assert rc == 1 and doc["verdict"] == "down"
+        assert top_cause(doc) == "stopped", doc["causes"]
+        assert "scaled to 0" in doc["state"]
+        errors = [c for c in doc["checks"] if c["outcome"] == "error"]
+        assert not errors, errors  # nine checks erroring with one long message helped nobody
+    finally:
+        api.call("PATCH", path, {"spec": {"replicas": 3}},
+                 content_type="application/strategic-merge-patch+json")
 
 
 def test_remediate_is_a_rollout_restart(api, health_server, engine_cluster, tmp_path):

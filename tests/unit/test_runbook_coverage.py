@@ -15,14 +15,15 @@ import pytest
 
 from servicedown.diagnosis.catalog import all_checks
 from servicedown.runbook import commands as cmds
-from servicedown.runbook import coverage
+from servicedown.runbook import coverage, matcher, render
 from servicedown.runbook.reader import parse_runbook, read_runbook
 from servicedown.runbook.sources import (
     ChaosResult,
     Experiment,
     SourceError,
-    load_experiments,
+    experiments_from,
     load_results,
+    project_experiments,
     scan_tests,
 )
 
@@ -57,6 +58,8 @@ def test_every_required_item_is_covered_by_checks_and_causes_alone(path):
     m = coverage.build(read_runbook(path), tests=[], experiments=[])
     assert m.uncovered == []
     assert m.uncovered_commands == []
+    # Every item is matched by what it says, above the confidence threshold.
+    assert all(r.mapping.confidence >= matcher.THRESHOLD for r in m.rows if r.required)
 
 
 @pytest.mark.parametrize("path", [SEED, PROJECT], ids=["seed", "project"])
@@ -64,7 +67,8 @@ def test_informational_items_are_listed_not_required(path):
     m = matrix(path)
     info = [r for r in m.rows if not r.item.required]
     assert [r.item.id for r in info] == ["escalation", "prevention", "post-incident"]
-    assert "informational items (escalation, prevention, post-incident; not required): 3" in m.text()
+    assert "informational items (escalation, prevention, post-incident, pinned; not required): 3" \
+        in render.matrix_text(m)
 
 
 def test_seed_diagnosis_commands_map_to_the_checks_that_replace_them():
@@ -94,8 +98,8 @@ def test_seed_resolution_commands_map_to_checks():
 def test_the_project_runbooks_first_step_runs_every_check():
     m = matrix(PROJECT)
     row = m.row("diagnosis-0")
-    assert row.covered and row.via == "its commands"
-    assert all(c.checks == list(all_checks()) for c in row.commands)
+    assert row.covered and row.mapping.meanings == ("step:run-checks",)
+    assert row.checks == list(all_checks())
 
 
 def test_checks_declared_and_sources_shown():
@@ -103,7 +107,8 @@ def test_checks_declared_and_sources_shown():
     assert m.row("cause-3.1").checks == ["database.ready"]
     assert "db-down" in m.row("cause-3.1").causes
     assert "checks/test_5_database.py::test_database_ready" in m.row("cause-3.1").tests
-    assert m.row("cause-2").via == "its sub-causes"
+    assert m.row("cause-2").mapping.meanings == ("category:resource-exhaustion",)
+    assert {"resources.cpu", "resources.disk", "resources.fds"} <= set(m.row("cause-2").checks)
     assert m.row("related-alert:HighCPUUsage").checks == ["resources.cpu"]
     assert m.row("resolution-restart").tests == ["checks/test_7_remediation.py::test_quick_fix_restart"]
 
@@ -115,10 +120,10 @@ def test_the_project_checks_declare_every_command_they_replace():
 def test_checks_standing_for_a_command_they_do_not_declare_are_gaps():
     specs = dict(all_checks())
     disk = specs["resources.disk"]
-    specs["resources.disk"] = dataclasses.replace(disk, runbook="cause-2.3")  # resolution-4 dropped
+    specs["resources.disk"] = dataclasses.replace(disk, runbook="disk-full")  # step:disk-space dropped
     m = matrix(checks=specs)
     assert ("resources.disk", "resolution-4") in {(g.check, g.item) for g in m.gaps}
-    assert "resources.disk*" in m.text()
+    assert "resources.disk*" in render.matrix_text(m)
 
 
 def test_every_check_command_names_a_known_question():
@@ -146,7 +151,10 @@ def test_every_check_command_names_a_known_question():
     ("free -m", "memory"),
     ("pytest checks/ --target url", "run-checks"),
     ("redis-cli ping", None),
-    ("systemctl restart qbitel", None),
+    ("systemctl restart qbitel", "restart"),
+    ("echo " + "docker " * 5000 + "ps", None),  # past MAX_COMMAND: data, read no further
+    ("kubectl rollout restart deployment/qbitel-engine -n qbitel", "restart"),
+    ("kubectl rollout undo deployment/qbitel-engine -n qbitel", None),
 ])
 def test_intents(command, intent):
     assert cmds.intent(command) == intent
@@ -156,7 +164,7 @@ def test_intents(command, intent):
 def test_an_extra_cause_is_uncovered(tmp_path):
     m = matrix(extra_cause_file(tmp_path))
     assert m.uncovered == ["cause-5", "cause-5.1", "cause-5.2"]
-    text = m.text()
+    text = render.matrix_text(m)
     assert "cause-5" in text and "UNCOVERED" in text
     assert "uncovered: cause-5, cause-5.1, cause-5.2" in text
 
@@ -169,7 +177,7 @@ def test_unknown_related_alert_and_unknown_diagnosis_command_are_uncovered():
     m = coverage.build(parse_runbook(text, "v.md"), tests=[], experiments=[])
     assert m.uncovered == ["related-alert:CacheMissRate"]
     assert m.uncovered_commands == [("diagnosis-3", "redis-cli ping")]
-    assert "redis-cli ping  ->  no check" in m.text()
+    assert "redis-cli ping  ->  no check" in render.matrix_text(m)
 
 
 def test_powershell_commands_match_the_same_checks():
@@ -186,19 +194,29 @@ def test_missing_diagnosis_section_still_builds():
     start, end = text.index("## Diagnosis"), text.index("## Common Causes")
     m = coverage.build(parse_runbook(text[:start] + text[end:], "nodiag.md"), tests=[], experiments=[])
     assert m.uncovered == []
-    assert "note: no Diagnosis section" in m.text()
-    assert any("diagnosis-1" in n for n in m.notes)  # declared by checks, absent here
+    assert "note: no Diagnosis section" in render.matrix_text(m)
+    assert any("does not name: " in n and "step:service-running" in n for n in m.notes)
 
 
-def test_causes_numbered_otherwise_are_flagged():
-    text = SEED.read_text().replace("1. **Application Crash**", "1. **Cache Failure**")
-    m = coverage.build(parse_runbook(text, "swap.md"), tests=[], experiments=[])
-    assert any(n.startswith("cause-1 is 'Cache Failure' here") for n in m.notes)
+def test_a_cause_is_matched_by_what_it_says_not_by_its_number():
+    # The issue's runbook: Database first, Startup second, then a cause nobody covers.
+    text = SEED.read_text()
+    start, end = text.index("1. **Application Crash**"), text.index("## Resolution Steps")
+    causes = ("1. **Database Connection Issues**\n   - Database is down\n\n"
+              "2. **Startup Failure**\n   - TLS certificate issues\n\n"
+              "3. **Cache Outage**\n   - Redis unreachable\n\n")
+    m = coverage.build(parse_runbook(text[:start] + causes + text[end:], "swap.md"), tests=[],
+                       experiments=[])
+    assert m.row("cause-1.1").checks == ["database.ready"]
+    assert "startup.tls" in m.row("cause-2.1").checks
+    assert m.uncovered == ["cause-3", "cause-3.1"]
+    assert m.undecided == ["cause-3", "cause-3.1"]
+    assert "meaning not decided (pin it in swap.md.servicedown.yml" in render.matrix_text(m)
 
 
 # --- chaos experiments and results ---
 def test_experiments_cover_their_causes_items_and_the_quick_fix():
-    exps = [Experiment("kill-db", "db-down"), Experiment("hog", "cpu", ("resolution-restart",))]
+    exps = [Experiment("kill-db", "db-down"), Experiment("hog", "cpu", ("step:restart",))]
     m = matrix(experiments=exps)
     assert m.row("cause-3.1").experiments == ["kill-db"]
     assert m.row("cause-2.1").experiments == ["hog"]
@@ -218,9 +236,9 @@ def test_last_chaos_results_give_mttd_and_mttr(tmp_path):
     m = matrix(results=results)
     row = m.row("cause-3.1")
     assert (row.experiments, row.mttd_s, row.mttr_s) == (["kill-db"], 3.5, 11.25)
-    assert "3.5s" in m.text() and "kill-db (pass)" in m.text()
+    assert "3.5s" in render.matrix_text(m) and "kill-db (pass)" in render.matrix_text(m)
     assert any("no-such-cause" in n for n in m.notes)
-    item = next(i for i in m.to_json()["items"] if i["id"] == "cause-3.1")
+    item = next(i for i in render.matrix_json(m)["items"] if i["id"] == "cause-3.1")
     assert item["experiments"] == [{"id": "kill-db", "mttd_s": 3.5, "mttr_s": 11.25, "verdict": "pass"}]
     # The plain list shape reads the same.
     path.write_text(json.dumps(doc["experiments"]))
@@ -239,23 +257,16 @@ def test_chaos_results_missing_or_malformed(tmp_path):
         load_results(bad)
 
 
-def test_experiments_module_read_defensively(monkeypatch):
-    exps, notes = load_experiments("servicedown.no_such_experiments")
-    assert exps == [] and "does not exist" in notes[0]
-    fake = types.ModuleType("fake_experiments")
-    fake.EXPERIMENTS = ({"id": "a", "expected_cause": "oom"},
-                        types.SimpleNamespace(id="b", cause="cpu", remediation="platform-restart"),
-                        {"title": "no id"})
-    monkeypatch.setitem(sys.modules, "fake_experiments", fake)
-    exps, notes = load_experiments("fake_experiments")
-    assert exps == [Experiment("a", "oom"), Experiment("b", "cpu", ("resolution-restart",))]
-    assert "1 chaos experiment(s)" in notes[0]
+def test_experiments_read_from_rows_of_any_shape():
+    rows = ({"id": "a", "expected_cause": "oom"},
+            types.SimpleNamespace(id="b", cause="cpu", remediation="platform-restart"),
+            {"title": "no id"})
+    assert experiments_from(rows) == [Experiment("a", "oom"), Experiment("b", "cpu", ("step:restart",))]
 
 
-def test_the_projects_experiments_load():
-    exps, notes = load_experiments()
-    if not exps:
-        pytest.skip(f"no chaos experiments: {notes}")
+def test_the_projects_experiments_cover_the_causes_they_inject():
+    exps = project_experiments()
+    assert exps
     m = matrix(experiments=exps)
     assert m.uncovered == []
     assert all(r.experiments for r in m.rows if r.item.kind == "cause" and r.item.parent)
@@ -270,7 +281,7 @@ def test_results_of_an_experiment_the_data_does_not_know_still_count():
 
 # --- JSON ---
 def test_json_shape():
-    doc = json.loads(json.dumps(matrix().to_json()))
+    doc = json.loads(json.dumps(render.matrix_json(matrix())))
     assert doc["runbook"] == str(SEED) and doc["uncovered"] == []
     item = next(i for i in doc["items"] if i["id"] == "diagnosis-3")
     assert {"id", "kind", "title", "commands", "checks", "experiments", "mttd_s", "mttr_s",
@@ -279,19 +290,21 @@ def test_json_shape():
                                    "intent": "http /health", "checks": ["health.endpoint"]}
     info = next(i for i in doc["items"] if i["id"] == "prevention")
     assert info["required"] is False
+    assert item["meanings"] == ["step:health-endpoint"] and item["match"]["status"] == "matched"
+    assert item["match"]["confidence"] >= matcher.THRESHOLD and item["match"]["reasons"]
 
 
 def test_markers_are_read_from_the_test_sources(tmp_path):
     f = tmp_path / "test_x.py"
-    f.write_text("import pytest\npytestmark = pytest.mark.runbook('diagnosis-1')\n\n"
-                 "@pytest.mark.runbook('cause-2.2,cause-1.2')\ndef test_a(expect):\n"
+    f.write_text("import pytest\npytestmark = pytest.mark.runbook('step:service-running')\n\n"
+                 "@pytest.mark.runbook('oom,crash')\ndef test_a(expect):\n"
                  "    expect('logs.oom')\n\n"
                  "class TestB:\n    def test_b(self, expect):\n        expect('running.state')\n")
     refs, notes = scan_tests([tmp_path], tmp_path)
     assert notes == []
     assert [(r.nodeid, r.items, r.checks) for r in refs] == [
-        ("test_x.py::test_a", ("diagnosis-1", "cause-2.2", "cause-1.2"), ("logs.oom",)),
-        ("test_x.py::TestB::test_b", ("diagnosis-1",), ("running.state",)),
+        ("test_x.py::test_a", ("step:service-running", "oom", "crash"), ("logs.oom",)),
+        ("test_x.py::TestB::test_b", ("step:service-running",), ("running.state",)),
     ]
 
 

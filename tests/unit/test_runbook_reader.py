@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import random
 import re
 from pathlib import Path
 
 import pytest
 
 from servicedown.runbook import commands as cmds
-from servicedown.runbook.reader import RunbookError, parse_runbook, read_runbook
+from servicedown.runbook import markdown as md
+from servicedown.runbook.reader import MAX_BYTES, RunbookError, parse_runbook, read_runbook
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "tests" / "data" / "runbooks" / "seed-service-down.md"
@@ -232,3 +234,59 @@ def test_extract_drops_comments_prompts_and_heredoc_bodies():
     ]
     assert cmds.extract(['{"a": 1}'], "json") == []
     assert cmds.extract(["REM note", "sc query qbitel"], "cmd") == ["sc query qbitel"]
+
+
+# --- size: linear up to the 2 MB limit, and a clear message past it ---
+def _regex_plain(text: str) -> str:
+    """The patterns plain() replaced: the reference for what it must give (they rescanned the
+    rest of the line from every opener, so '*a ' x 8000 took seconds)."""
+    text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", text)
+    text = re.sub(r"`+([^`]*)`+", r"\1", text)
+    text = re.sub(r"(\*\*|__)(.+?)\1", r"\2", text)
+    text = re.sub(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])", r"\1", text)
+    text = re.sub(r"(?<!\w)_(?!\s)(.+?)(?<!\s)_(?!\w)", r"\1", text)
+    return " ".join(text.split()).strip()
+
+
+@pytest.mark.parametrize("alphabet", ["*_ ab", "[]()! ab", "*_[]()!` ab\n", "*_ aé\t\n"])
+def test_plain_gives_what_the_patterns_gave(alphabet):
+    rng = random.Random(alphabet)
+    for _ in range(20_000):
+        s = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 12)))
+        assert md.plain(s) == _regex_plain(s), repr(s)
+
+
+def test_plain_on_runbook_inlines():
+    assert md.plain("**Check X**: see [the guide](g.md), `df -h` and *now*") == \
+        "Check X: see the guide, df -h and now"
+    assert md.plain("snake_case and 2*3*4 and a * b") == "snake_case and 2*3*4 and a * b"
+    assert md.plain("## Title ##") == "## Title ##"  # headings' hashes are the scanner's business
+    assert md.parse("## Title ##\n").headings[0].text == "Title"
+    assert md.parse("# C# #\n").headings[0].text == "C#"
+
+
+UNIT_LINE = 200  # repeats per line: the reader joins an item's lines into one text
+
+
+@pytest.mark.timeout(120)  # a bound, not a measurement: bench/bench_runbook.py times it
+@pytest.mark.parametrize("unit", ["*a ", "_b ", "[", "![", "[a](b"])
+def test_a_runbook_at_the_size_limit_is_read(tmp_path, unit):
+    head = "# Runbook\n\n## Diagnosis\n\n### 1. Check it\n\n"
+    line, tail = unit * UNIT_LINE + "\n", "```bash\ndf -h\n```\n"
+    count = (MAX_BYTES - len(head) - len(tail)) // len(line)
+    path = tmp_path / "big.md"
+    path.write_text(head + line * count + tail, encoding="utf-8")
+    assert MAX_BYTES - 2 * len(line) < path.stat().st_size <= MAX_BYTES
+    rb = read_runbook(path)
+    step = rb.item("diagnosis-1")
+    assert step.commands == ["df -h"]
+    # Nothing here is a complete link or emphasis: the text is the input, spaces normalised.
+    assert step.text == " ".join(" ".join([unit * UNIT_LINE] * count).split())
+
+
+def test_past_the_size_limit_says_what_to_do(tmp_path):
+    path = tmp_path / "huge.md"
+    path.write_bytes(b"# R\n\n## Diagnosis\n\n" + b"x" * MAX_BYTES)
+    with pytest.raises(RunbookError, match=r"too large for a runbook \(at most 2,000,000 bytes\); "
+                                           r"keep the runbook's own text"):
+        read_runbook(path)

@@ -30,6 +30,7 @@ def iso(t: float) -> str:
     (Exit(T0, 1, ran_s=600), states.CRASHED),
     (Exit(T0, 137, ran_s=600), states.CRASHED),  # SIGKILL nobody asked for, not the OOM killer
     (Exit(T0, 0, ran_s=600), states.EXITED),
+    (Exit(T0, 143, ran_s=600), states.EXITED),
 ])
 def test_exit_state(exit_, word):
     got, sentence = states.exit_state(exit_)
