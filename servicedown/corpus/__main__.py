@@ -82,7 +82,7 @@ def relabel(chosen: list[sc.Scenario], out: Path) -> int:
     for s in chosen:
         for path in sorted(out.glob(f"*.{s.id}.json")):
             incident = inc.load(path)
-            label = label_of(s)
+            label = label_of(s.on(incident.engine_profile))
             if incident.label != label:
                 incident.label = label
                 inc.save(incident, path)

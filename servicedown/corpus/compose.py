@@ -146,6 +146,7 @@ def build(scenarios: list[Scenario], profile: str, out_dir: Path,
     done = 0
     with ChaosStack(stack_config(profile), progress=progress) as stack:
         for n, sc in enumerate(scenarios, 1):
+            sc = sc.on(profile)
             clock = common.Clock()
             progress(f"[{profile} {n}/{len(scenarios)}] {sc.id} ({sc.kind}): {sc.title}")
             try:

@@ -13,6 +13,7 @@ window); "all" reads them as `pytest checks/` does, whatever came before (stale 
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -38,6 +39,16 @@ class Scenario:
     settings: Mapping[str, Any] = field(default_factory=dict)  # overrides of the run's settings
     profiles: tuple[str, ...] = PROFILES
     note: str = ""
+    # Where an engine profile behaves otherwise (the real engine's /health ignores its disk):
+    # profile -> (verdict, settle).
+    by_profile: Mapping[str, tuple[str, str | float]] = field(default_factory=dict)
+
+    def on(self, profile: str) -> Scenario:
+        """This scenario as set up and labelled on one engine profile."""
+        if profile not in self.by_profile:
+            return self
+        verdict, settle = self.by_profile[profile]
+        return dataclasses.replace(self, verdict=verdict, settle=settle)
 
     @property
     def label_source(self) -> str:
@@ -55,6 +66,11 @@ _EXPERIMENT_STATE: dict[str, tuple[str, str | float]] = {
 }
 
 
+# The real-shape engine's /health ignores its data volume: a full disk leaves it serving reads.
+_BY_PROFILE: dict[str, dict[str, tuple[str, str | float]]] = {
+    "disk-full": {"real-shape": ("degraded", 2.0)},
+}
+
 # Faults that cut the engine off its database: settled by that, not by the engine's /health.
 DB_CUT_FAULTS = ("postgres-stop", "proxy-disabled", "toxic", "postgres-pause")
 
@@ -65,7 +81,7 @@ def _experiments() -> list[Scenario]:
         verdict, settle = _EXPERIMENT_STATE.get(
             e.id, ("down", "db-cut" if e.fault in DB_CUT_FAULTS else "unhealthy"))
         out.append(Scenario(e.id, e.title, verdict, (e.cause,), fault=(e.fault, dict(e.params)),
-                            baseline=e.baseline, settle=settle,
+                            baseline=e.baseline, settle=settle, by_profile=_BY_PROFILE.get(e.id, {}),
                             note=f"chaos experiment '{e.id}' ({e.fault}), set up by its fault"))
     return out
 
