@@ -63,6 +63,10 @@ def test_replay_gives_the_pinned_results(path):
     assert not changed, f"check outcomes changed since recording (deliberate? {REPIN} {path.stem}): {changed}"
     assert got["triage"] == want.get("triage"), (
         f"the triage changed since recording (deliberate? {REPIN} {path.stem})")
+    assert got["checks"] == want["checks"], (
+        f"a check's message or evidence changed since recording (deliberate? {REPIN} {path.stem})")
+    assert got["summary"] == want.get("summary"), (
+        f"the triage's summary changed since recording (deliberate? {REPIN} {path.stem})")
 
 
 @pytest.mark.parametrize("path", _label_params())
