@@ -5,6 +5,7 @@ wheel (an on-call engineer's jump host).
     servicedown chaos [pytest options]       the chaos experiments (chaos/)
     servicedown coverage RUNBOOK [--strict]  what each runbook item means and what covers it
     servicedown report [--reports-dir DIR]   the post-mortem page from reports/
+    servicedown record NAME [options]        record a live incident as a corpus case
 
 The suites run in this process through pytest.main with the project's settings
 (servicedown/suites) and plugins named up front, so options such as `--runbook PATH` are known
@@ -70,6 +71,12 @@ def report(args: list[str]) -> int:
     return int(report_main(args) or 0)
 
 
+def record(args: list[str]) -> int:
+    from servicedown.record.__main__ import main as record_main
+
+    return int(record_main(args))
+
+
 COMMANDS: dict[str, Command] = {
     "checks": Command("run the incident checks against a deployment (pytest options follow)",
                       pytest_suite("checks"), passthrough=True),
@@ -77,6 +84,8 @@ COMMANDS: dict[str, Command] = {
                      pytest_suite("chaos"), passthrough=True),
     "coverage": Command("print what each runbook item means and what covers it", coverage),
     "report": Command("write the post-mortem page from reports/", report),
+    "record": Command("record a live incident (every platform answer) as a replayable case "
+                      "(docs/accuracy.md)", record),
 }
 
 

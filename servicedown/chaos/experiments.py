@@ -125,15 +125,13 @@ EXPERIMENTS: tuple[Experiment, ...] = (
 )
 
 DB_DOWN = ("postgres-stop", {})
-TRIAGE_TRUST = "the triage-trust rework: a compound incident ranks the database first today"
 MESSY: tuple[Experiment, ...] = (
     Experiment("compound-env-db", "the engine redeployed without JWT_SECRET while Postgres is down",
                "compound", "missing-env", "fix-env-restart", also=("db-down",),
                params={"faults": [DB_DOWN, ("engine-env", {"unset": ("JWT_SECRET",)})]},
                must_fail=("startup.env", "database.ready"), must_pass=(),
                note="Two causes: the engine cannot start without JWT_SECRET whatever the database "
-                    "does, so the missing variable comes first; the database must be listed too.",
-               known_gap=TRIAGE_TRUST),
+                    "does, so the missing variable comes first; the database must be listed too."),
     Experiment("stale-db-errors", "Postgres down for 3 s and back before the checks run",
                "healed", "", "none", params={"fault": DB_DOWN, "hold_s": 3},
                must_fail=(), must_pass=("database.ready", "health.endpoint"),

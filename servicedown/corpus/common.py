@@ -8,7 +8,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from servicedown import config as cfg
+from servicedown import polling
 from servicedown.corpus.scenarios import Scenario
 from servicedown.record import incident as inc
 
@@ -49,8 +52,31 @@ def record(scenario: Scenario, profile: str, settings: cfg.Settings, out_dir: Pa
     return path
 
 
-def settle_seconds(scenario: Scenario, default: float = 0.0) -> float:
-    return float(scenario.settle) if isinstance(scenario.settle, int | float) else default
+class SettleError(RuntimeError):
+    """A scenario's fault did not take effect as its label says; nothing was recorded."""
+
+
+def serving(url: str) -> bool:
+    """/health answers 200 (the scenario's own look, independent of the checks)."""
+    try:
+        with httpx.Client(timeout=2.0, verify=False) as http:
+            return http.get(url.rstrip("/") + "/health").status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def settle(scenario: Scenario, url: str, timeout_s: float,
+           probes: Mapping[str, Callable[[], bool]] | None = None) -> None:
+    """Wait (bounded) until the scenario's `settle` holds: a number of seconds, /health
+    "healthy" or "unhealthy", or a probe of the caller's by name (e.g. "db-cut")."""
+    want = scenario.settle
+    if isinstance(want, int | float):
+        time.sleep(float(want))
+        return
+    probe = (probes or {}).get(str(want)) or (lambda: serving(url) == (want == "healthy"))
+    if not polling.until(probe, timeout_s, interval_s=0.3):
+        raise SettleError(f"not seen within {timeout_s:.0f}s: {want}; the scenario is not what "
+                          "its label says")
 
 
 class Clock:

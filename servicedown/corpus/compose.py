@@ -3,14 +3,10 @@ its baseline, set up with the catalogue's faults, settled, recorded, and reverte
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import httpx
 
 from servicedown.backends.docker import DockerBackend
 from servicedown.chaos.faults import ENGINE, POSTGRES, Fault, make_fault
@@ -29,13 +25,8 @@ class ScenarioError(RuntimeError):
 
 
 def stack_config(profile: str) -> StackConfig:
-    names = {f.name for f in dataclasses.fields(StackConfig)}
-    if "engine_profile" in names:
-        return StackConfig.from_env({**os.environ, "QBITEL_ENGINE_PROFILE": profile})
-    if profile != "reference":
-        raise ScenarioError(f"profile '{profile}': this engine has no profiles yet (the "
-                            "chaos stack's StackConfig has no engine_profile)")
-    return StackConfig.from_env()
+    """The chaos stack of this engine profile (QBITEL_ENGINE_PROFILE), images as configured."""
+    return StackConfig.from_env({**os.environ, "QBITEL_ENGINE_PROFILE": profile})
 
 
 def known_secrets(stack: ChaosStack) -> dict[str, str]:
@@ -43,14 +34,6 @@ def known_secrets(stack: ChaosStack) -> dict[str, str]:
     found = {v: k for spec in specs for k, v in spec.env.items() if is_secret_name(k) and v}
     found[stack.db_password] = "DATABASE_PASSWORD"
     return found
-
-
-def serving(stack: ChaosStack) -> bool:
-    try:
-        with httpx.Client(timeout=2.0, verify=False) as http:
-            return http.get(stack_url(stack) + "/health").status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def database_cut(stack: ChaosStack) -> bool:
@@ -63,23 +46,6 @@ def database_cut(stack: ChaosStack) -> bool:
                              DB_USER, DB_NAME, 2.0)
     res = stack.docker.exec(c.id, argv, 8.0)
     return res.rc in (0, 2) and res.stdout.strip().partition("\t")[0] != "accepting"
-
-
-def settle(stack: ChaosStack, scenario: Scenario) -> None:
-    want = scenario.settle
-    if isinstance(want, int | float):
-        time.sleep(float(want))
-        return
-    probe = (lambda: database_cut(stack)) if want == "db-cut" else \
-        (lambda: serving(stack) == (want == "healthy"))
-    deadline = time.monotonic() + SETTLE_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if probe():
-            return
-        time.sleep(0.3)
-    what = "the database cut off from the engine" if want == "db-cut" else f"/health {want}"
-    raise ScenarioError(f"not seen within {SETTLE_TIMEOUT_S:.0f}s: {what}; the scenario is not "
-                        "what its label says")
 
 
 def reset(stack: ChaosStack, scenario: Scenario) -> None:
@@ -118,7 +84,8 @@ def record_on(stack: ChaosStack, scenario: Scenario, profile: str, out_dir: Path
         if fault is not None:
             progress(f"    inject {fault.describe()}")
             detail = fault.inject(stack)
-        settle(stack, scenario)
+        common.settle(scenario, stack_url(stack), SETTLE_TIMEOUT_S,
+                      {"db-cut": lambda: database_cut(stack)})
         settings = run_settings(stack, scenario)
         options = {"since": stack.window_start} if scenario.window == "incident" else {}
         backend = DockerBackend(settings.check_timeout_s + 5, client=stack.client) \

@@ -4,13 +4,12 @@ counters and the journal hold only what the scenario did."""
 
 from __future__ import annotations
 
+import os
 import secrets
 import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
-
-import httpx
 
 from servicedown.config import Settings
 from servicedown.corpus import common
@@ -28,8 +27,6 @@ class HostError(RuntimeError):
 
 
 def _run(argv: list[str], timeout: float, env: dict[str, str] | None = None) -> str:
-    import os
-
     try:
         p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
                            env={**os.environ, **(env or {})})
@@ -62,7 +59,7 @@ class Host:
 
     def close(self) -> None:
         subprocess.run(["bash", str(SCRIPT), "down"], capture_output=True, timeout=120,
-                       env={**__import__("os").environ, **self.env})
+                       env={**os.environ, **self.env})
 
     def sh(self, command: str, timeout: float = 60) -> str:
         return _run(["docker", "exec", self.name, "sh", "-c", command], timeout)
@@ -80,12 +77,6 @@ class Host:
                 out[value] = key
         return out
 
-    def serving(self) -> bool:
-        try:
-            return httpx.get(self.url + "/health", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
 
 # What each systemd scenario does to the host (a shell line run as root inside it).
 SETUPS: dict[str, str] = {
@@ -101,19 +92,6 @@ SETUPS: dict[str, str] = {
 }
 
 
-def settle(host: Host, scenario: Scenario) -> None:
-    if isinstance(scenario.settle, int | float):
-        time.sleep(float(scenario.settle))
-        return
-    want = scenario.settle == "healthy"
-    deadline = time.monotonic() + SETTLE_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if host.serving() == want:
-            return
-        time.sleep(0.5)
-    raise HostError(f"/health did not become {scenario.settle} within {SETTLE_TIMEOUT_S:.0f}s")
-
-
 def build(batch: list[Scenario], out_dir: Path, progress: Callable[[str], None],
           failures: list[str]) -> int:
     done = 0
@@ -127,7 +105,7 @@ def build(batch: list[Scenario], out_dir: Path, progress: Callable[[str], None],
                 progress(f"    on {host.name}: {SETUPS[sc.id]}")
                 host.sh(SETUPS[sc.id])
                 known.update(host.secrets())
-                settle(host, sc)
+                common.settle(sc, host.url, SETTLE_TIMEOUT_S)
                 settings = Settings(target="systemd", host=f"docker://{host.name}", base_url=host.url,
                                     event_window_s=max(1, int(time.time() - start) + 1),
                                     cpu_sample_s=0.5, **dict(sc.settings))

@@ -29,7 +29,7 @@ HELP = {
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m servicedown.record",
+        prog="servicedown record",
         description="Record a live diagnosis run (every platform answer) as a replayable incident.")
     p.add_argument("names", nargs="*", metavar="NAME",
                    help="the incident's name (tests/data/incidents/NAME.json) or a .json path; "

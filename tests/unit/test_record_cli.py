@@ -83,3 +83,12 @@ def test_corpus_list(capsys):
     assert corpus_cli.main(["--list", "--kind", "url"]) == 0
     out = capsys.readouterr().out
     assert "url-engine-stopped" in out and "db-down" in out
+
+
+def test_the_console_script_has_record(capsys, tmp_path, monkeypatch):
+    from servicedown import cli
+
+    monkeypatch.setattr(inc, "INCIDENTS", tmp_path)
+    assert "record" in cli.usage()
+    assert cli.main(["record", "x", "--label-verdict", "down"]) == 2
+    assert "--label-source are required" in capsys.readouterr().err
