@@ -104,6 +104,7 @@ def chaos_stack(pytestconfig: pytest.Config, chaos_journal: Journal) -> Iterator
     state = pytestconfig.stash[_STATE]
     stack = ChaosStack(progress=_echo(pytestconfig))
     state["stack"] = stack
+    chaos_journal.redactor = stack.redactor()  # knows the stack's secrets from here on
     # Written before anything exists, so whoever follows the journal knows what to look for.
     chaos_journal.note("", "stack", "creating", run_id=stack.run_id)
     try:

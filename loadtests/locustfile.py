@@ -36,7 +36,7 @@ from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
 # `loadtests.*` without PYTHONPATH; not resolve(): a Kubernetes ConfigMap mounts files as symlinks
 sys.path.insert(0, str(Path(os.path.abspath(__file__)).parents[1]))
-from loadtests import gates, readback, timeline  # noqa: E402
+from loadtests import credentials, gates, readback, timeline  # noqa: E402
 from servicedown.healthy import is_serving  # noqa: E402
 from servicedown.records import PATH as RECORDS  # noqa: E402
 
@@ -77,6 +77,7 @@ class MonitoringUser(FastHttpUser):
     fixed_count = 1  # across all workers: monitoring does not scale with client traffic
     network_timeout = 10.0
     connection_timeout = 5.0
+    default_headers = credentials.headers() or None  # the engine URL's credentials, if any
 
     def on_start(self) -> None:
         self.due = dict.fromkeys(PROBES, time.monotonic())
@@ -107,6 +108,7 @@ class ApiUser(FastHttpUser):
     wait_time = between(0.2, 1.0)  # a client's think time between calls
     network_timeout = 10.0
     connection_timeout = 5.0
+    default_headers = credentials.headers() or None
 
     def on_start(self) -> None:
         self.uid = next(_user_ids)

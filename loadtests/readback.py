@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from loadtests import credentials
 from loadtests.gates import WriteCheck
 from servicedown.records import PATH, read_back_outcome
 
@@ -45,7 +46,8 @@ def read_back(base_url: str, acks: list[Ack], max_records: int, timeout_s: float
     todo = acks[:max_records]
     outcome: dict[int, str] = {}
     client = HTTPClient.from_url(base_url, concurrency=concurrency, connection_timeout=5,
-                                 network_timeout=5, headers={"User-Agent": "servicedown-load/readback"})
+                                 network_timeout=5, headers={"User-Agent": "servicedown-load/readback",
+                                                             **credentials.headers()})
 
     def one(ack: Ack) -> None:
         for attempt in range(TRIES):

@@ -30,7 +30,7 @@ from typing import IO, Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from loadtests import gates, timeline  # noqa: E402
+from loadtests import credentials, gates, timeline  # noqa: E402
 from servicedown.ports import free_port  # noqa: E402
 
 LOCUSTFILE = ROOT / "loadtests" / "locustfile.py"
@@ -414,6 +414,11 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     a = parser().parse_args(argv)
+    # Locust prints its host in its reports and logs: it gets the URL without credentials,
+    # and its processes (which inherit this environment) get them as a header.
+    a.host, pair = credentials.split(a.host)
+    if pair:
+        os.environ[credentials.AUTH_ENV] = pair
     a.name = a.name or {"prevention": "load", "distributed": "load-distributed",
                         "fault": "load-fault"}[a.mode]
     if a.workers is None:

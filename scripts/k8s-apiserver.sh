@@ -30,7 +30,7 @@ ETCD_PEER_PORT=$((ETCD_PORT + 1))
 SERVICE_CIDR="${K8S_SERVICE_CIDR:-10.96.0.0/16}"
 SERVICE_IP="10.96.0.1"  # the first address of SERVICE_CIDR: the `kubernetes` Service's
 BUILD_TIMEOUT="${K8S_BUILD_TIMEOUT:-3600}"  # a cold build on 2 cores takes minutes, not an hour
-READY_TIMEOUT="${K8S_READY_TIMEOUT:-90}"
+READY_TIMEOUT="${K8S_READY_TIMEOUT:-240}"  # a loaded 2-core machine needed more than 90 s
 ETCD_DEB_VERSION_HINT="3.4"
 
 # The version is the one go.mod requires, so the cache key follows the module.

@@ -3,11 +3,12 @@
 # as qbitel.service, standing in for the runbook's VM.
 #   scripts/systemd-host.sh up|down|status
 # testinfra reaches it as docker://qbitel-systemd; the engine answers on
-# http://127.0.0.1:${QBITEL_SYSTEMD_HTTP_PORT:-18000}; QBITEL_SYSTEMD_NAME names another container.
+# http://127.0.0.1:${QBITEL_SYSTEMD_HTTP_PORT:-18000}. QBITEL_SYSTEMD_NAME names another
+# container, so a second host can run beside one that is in use.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
-NAME="${QBITEL_SYSTEMD_NAME:-qbitel-systemd}"  # another name gives a private host (the corpus builder)
+NAME="${QBITEL_SYSTEMD_NAME:-qbitel-systemd}"
 ROLE_LABEL=servicedown.role=systemd-host
 IMAGE="${QBITEL_SYSTEMD_IMAGE:-qbitel-systemd:local}"
 HTTP_PORT="${QBITEL_SYSTEMD_HTTP_PORT:-18000}"

@@ -176,6 +176,8 @@ CAUSES: tuple[Cause, ...] = (
             fail("logs.stack_trace", 2.5, defining=True),
             # A non-zero exit nobody asked for, and nothing else (OOM, validation) explains it.
             state_is(3.0, states.CRASHED),
+            # A loop whose exits the platform recorded as crashes (not OOM, nobody asking).
+            fail("running.state", 3.0, r"last: crashed", how=(states.CRASH_LOOPING,)),
             state_is(1.5, states.CRASH_LOOPING, states.FAILED_AT_START),
             # Not running with nothing else to blame: the base explanation, never proof.
             fail("running.state", 1.5),

@@ -11,6 +11,9 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 from urllib.parse import urlsplit
 
+from servicedown import names
+from servicedown.redact import redact
+
 TARGET_KINDS = ("compose", "systemd", "kubernetes", "url")
 
 
@@ -67,19 +70,36 @@ class Settings:
         parts = urlsplit(self.base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise SettingsError(
-                f"--base-url '{self.base_url}' is not an http(s) URL with a host;"
+                f"--base-url '{redact(self.base_url)}' is not an http(s) URL with a host;"
                 " use e.g. http://localhost:8000"
             )
         try:
             _ = parts.port
         except ValueError as exc:
-            raise SettingsError(f"--base-url '{self.base_url}': {exc}") from None
+            raise SettingsError(f"--base-url '{redact(self.base_url)}': {exc}") from None
         if self.log_lines < 1:
             raise SettingsError("--log-lines must be at least 1")
+        for problem in names.problems(self):
+            raise SettingsError(problem)
 
     @property
     def base(self) -> str:
         return self.base_url.rstrip("/")
+
+    # What messages and reports show of the two settings that may carry credentials
+    # (https://monitor:pw@host, ssh://admin:pw@vm): the password, or a token given as the
+    # user, masked. The values themselves are only ever handed to the clients that connect.
+    @property
+    def shown_base(self) -> str:
+        return redact(self.base)
+
+    @property
+    def shown_host(self) -> str:
+        return redact(self.host)
+
+    def __repr__(self) -> str:
+        # A traceback or `pytest --showlocals` prints the settings: never a credential.
+        return redact(f"Settings({', '.join(f'{f.name}={getattr(self, f.name)!r}' for f in fields(self))})")
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)

@@ -6,8 +6,10 @@ import logging
 import time
 from dataclasses import dataclass
 
+from servicedown.backends.command import BackendError
 from servicedown.config import Settings
 from servicedown.healthy import wait_healthy
+from servicedown.redact import redact
 from servicedown.targets.base import Target
 
 log = logging.getLogger("servicedown.remediation")
@@ -27,10 +29,15 @@ class Remediation:
 
 
 def restart_and_wait(settings: Settings, target: Target, timeout_s: float = 90.0) -> Remediation:
-    """Restart the service through its platform (logged) and wait until it is healthy."""
+    """Restart the service through its platform (logged) and wait until it is healthy. A
+    platform that refuses the restart is a result with its message, not a traceback."""
     start = time.monotonic()
-    log.warning("remediation: %s", target.restart_command() or "platform restart")
-    action = target.restart()
+    log.warning("remediation: %s", redact(target.restart_command() or "platform restart"))
+    try:
+        action = redact(target.restart())
+    except BackendError as exc:
+        return Remediation(f"restart failed: {redact(exc)}", False, time.monotonic() - start,
+                           "not waited for")
     log.warning("remediation: %s", action)
     healed, last = wait_healthy(settings.base, max(timeout_s - (time.monotonic() - start), 1.0),
                                 http_timeout_s=settings.http_timeout_s, verify=settings.verify_tls)

@@ -81,7 +81,8 @@ def exit_state(last: Exit) -> tuple[str, str]:
         # the platform's records (Docker's event buffer is short), so this does not guess who.
         return EXITED, (f"exited cleanly{at} ({last.words()}): a stop whose request the platform "
                         "no longer shows, or the process ending by itself")
-    if last.ran_s is not None and last.ran_s < START_WINDOW_S:
+    # An exit of its own (validation's exit 1) within the start window; a signal is a kill.
+    if last.ran_s is not None and last.ran_s < START_WINDOW_S and last.signal is None:
         return FAILED_AT_START, (f"failed at start{at}: {last.words()} after {last.ran_s:.1f}s "
                                  "(before it served)")
     how = " (killed, not by the OOM killer, and no stop or kill was requested)" \

@@ -24,7 +24,7 @@ from servicedown.causes import CAUSES, DEAD_PORT, TOO_MANY, Cause, Signal
 from servicedown.diagnosis.catalog import AREAS, all_checks
 from servicedown.diagnosis.registry import CANNOT_TELL
 from servicedown.model import CheckResult, Coverage, Outcome, RankedCause, Triage
-from servicedown.redact import redact
+from servicedown.redact import clip, redact
 
 MAX_MESSAGE = 300  # characters of a check's message quoted as evidence
 MAX_UNSURE = 0.3  # confidence of a cause without defining evidence, at the most
@@ -144,7 +144,7 @@ def coverage(results: Sequence[CheckResult]) -> Coverage:
     for area in [*AREAS, *(a for a in by_area if a not in AREAS)]:
         rs = by_area.get(area, [])
         if rs and all(_unanswered(r) for r in rs):
-            unchecked[area] = _one_line(rs[0].message)[:200]
+            unchecked[area] = clip(_one_line(rs[0].message), 200)
     return Coverage(ran, len(results), unchecked)
 
 
@@ -170,7 +170,7 @@ def _defining_status(c: Cause, checks: list[CheckResult]) -> str:
         elif r.outcome is Outcome.FAIL:
             parts.append(f"{check} failed, but not in the way this cause defines")
         else:
-            parts.append(f"{check} {r.outcome}" + (f" ({_one_line(r.message)[:120]})"
+            parts.append(f"{check} {r.outcome}" + (f" ({clip(_one_line(r.message), 120)})"
                                                    if r.outcome in (Outcome.SKIP, Outcome.ERROR) else ""))
     return "; ".join(parts) or "none declared"
 
@@ -185,7 +185,7 @@ def _decide(scored: list[_Scored], checks: list[CheckResult]) -> list[str]:
         for check in dict.fromkeys(sig.check for sig in s.cause.signals if sig.defines and sig.weight > 0):
             r = by_id.get(check)
             if r is None or r.outcome in (Outcome.SKIP, Outcome.ERROR):
-                why = _one_line(r.message)[:160] if r is not None else "not run"
+                why = clip(_one_line(r.message), 160) if r is not None else "not run"
                 cmd = specs[check].command if check in specs else ""
                 out.setdefault(f"{check} would decide {s.cause.id}: it could not run ({why})"
                                + (f"; by hand: `{cmd}`" if cmd else ""), None)
@@ -211,8 +211,7 @@ def _one_line(text: str) -> str:
 
 
 def _message(r: CheckResult) -> str:
-    text = _one_line(r.message)
-    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
+    return clip(_one_line(r.message), MAX_MESSAGE)
 
 
 def summary_text(t: Triage, max_causes: int = 3, max_evidence: int = 6) -> str:

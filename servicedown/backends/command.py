@@ -46,6 +46,11 @@ class BackendError(RuntimeError):
     The message says what failed and what to do; it is shown as is, never as a traceback."""
 
 
+class UnreadableFile(BackendError):
+    """The path is there but is not a file that can be read as one (a folder, a device, too
+    large, a loop of links); the message says which, so it never reads as "missing"."""
+
+
 class CallTimeout(TimeoutError):
     """A call did not return within its bound; the message says which call and the bound."""
 

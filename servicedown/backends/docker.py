@@ -15,6 +15,8 @@ from typing import Any
 
 import docker
 from docker.errors import DockerException
+from docker.utils import decode_json_header
+from requests import RequestException
 
 from servicedown.backends.command import (
     CANNOT_RUN,
@@ -22,11 +24,16 @@ from servicedown.backends.command import (
     BackendError,
     CallTimeout,
     CommandResult,
+    UnreadableFile,
     within,
 )
 from servicedown.probes import kernlog
+from servicedown.redact import clip
 
 MAX_LINK_HOPS = 8  # symlinks followed inside a container (Let's Encrypt's live/ is made of them)
+# Go's os.FileMode bits, as the archive API reports a path's mode.
+MODE_DIR, MODE_SYMLINK = 1 << 31, 1 << 27
+MODE_IRREGULAR = (1 << 26) | (1 << 25) | (1 << 24) | (1 << 21) | (1 << 19)  # device, pipe, socket...
 
 
 class DockerError(BackendError):
@@ -35,7 +42,7 @@ class DockerError(BackendError):
 
 def short(exc: BaseException) -> str:
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return text[:200]
+    return clip(text, 200)
 
 
 def docker_client(timeout: float) -> Any:
@@ -115,33 +122,61 @@ class DockerBackend:
             return None
         return kernlog.oom_kills(container_id, since)
 
+    def _stat(self, container_id: str, path: str) -> dict[str, Any] | None:
+        """What the archive API says of a path, asked with HEAD so that nothing is sent: a
+        GET of a folder streams its whole tree. None when the path does not exist."""
+        api = self.client.api
+        try:
+            res = api.head(api._url("/containers/{0}/archive", container_id), params={"path": path},
+                           timeout=self.timeout_s)
+        except RequestException as exc:
+            raise DockerError(f"asking Docker about {path} failed: {short(exc)}") from None
+        header = res.headers.get("X-Docker-Container-Path-Stat")
+        if res.status_code == 404:
+            return None
+        if res.status_code != 200 or not header:
+            # Docker answers 500, with no word of why, for a loop of links on the path.
+            raise UnreadableFile(f"{path}: Docker cannot resolve it (HTTP {res.status_code}); "
+                                 "a loop of symbolic links?")
+        return decode_json_header(header)
+
     def read_file(self, container_id: str, path: str, max_bytes: int) -> bytes | None:
         """A regular file as the container sees it, through the archive API (which also reads
-        a stopped container). Symlinks are followed inside the container; None when the file
-        is missing, is not a regular file, or is larger than max_bytes."""
+        a stopped container). Symlinks are followed inside the container, as the service's
+        open() would. None when nothing is there (or a link points at nothing); UnreadableFile,
+        saying why, when what is there is not a file of at most max_bytes."""
+        asked, seen = path, [path]
         for _ in range(MAX_LINK_HOPS):
-            try:
-                stream, stat = self.client.api.get_archive(container_id, path)
-            except DockerException:
+            stat = self._stat(container_id, path)
+            if stat is None:
                 return None
             mode = int(stat.get("mode", 0))
-            if mode & (1 << 27):  # Go's os.ModeSymlink: follow it, relative to the link's folder
+            if mode & MODE_SYMLINK:  # the API returns the link itself: follow it from its folder
                 target = str(stat.get("linkTarget") or "")
                 if not target:
                     return None
-                path = target if target.startswith("/") else os.path.join(os.path.dirname(path), target)
+                path = os.path.normpath(os.path.join(os.path.dirname(path), target))
+                seen.append(path)
                 continue
-            if mode & (1 << 31) or int(stat.get("size", 0)) > max_bytes:  # a folder, or too big
-                return None
-            data = b"".join(stream)
+            where = asked if path == asked else f"{asked} (a link to {path})"
+            if mode & MODE_DIR:
+                raise UnreadableFile(f"{where} is a folder, not a file")
+            if mode & MODE_IRREGULAR:
+                raise UnreadableFile(f"{where} is not a regular file")
+            size = int(stat.get("size", 0))
+            if size > max_bytes:
+                raise UnreadableFile(f"{where} is {size} bytes, more than the {max_bytes} read")
             try:
+                stream, _ = self.client.api.get_archive(container_id, path)
+                data = b"".join(stream)  # one regular file of at most max_bytes, in a tar
                 with tarfile.open(fileobj=io.BytesIO(data)) as tar:
                     member = next((m for m in tar.getmembers() if m.isfile()), None)
                     fh = tar.extractfile(member) if member else None
                     return fh.read(max_bytes) if fh else None
-            except (tarfile.TarError, OSError):
+            except (DockerException, RequestException, tarfile.TarError, OSError):
                 return None
-        return None
+        raise UnreadableFile(f"{asked} goes through more than {MAX_LINK_HOPS} symbolic links "
+                             f"({' -> '.join(seen[:4])} ...): a loop?")
 
     # --- acting -----------------------------------------------------------------------------
     def exec(self, container_id: str, argv: list[str], timeout: float) -> CommandResult:

@@ -23,6 +23,7 @@ from servicedown.backends.command import (
     CommandResult,
     within,
 )
+from servicedown.redact import clip, redact
 
 TRANSPORT_MARGIN_S = 15.0  # an SSH connect or a `docker exec` costs up to a few seconds
 NO_LOG = ": servicedown-no-log;"  # marks command lines whose output holds secrets
@@ -50,6 +51,7 @@ logging.getLogger("testinfra").addFilter(_HideSecretOutput())
 class HostBackend:
     def __init__(self, spec: str) -> None:
         self.spec = spec
+        self.shown = redact(spec)  # for messages: a password in ssh://user:pw@vm is never shown
         self._host: Any = None
         self._has_timeout: bool | None = None
         self._lock = threading.Lock()  # checks ask concurrently; probe the host once
@@ -63,7 +65,7 @@ class HostBackend:
                 self._host = testinfra.get_host(self.spec)
             except Exception as exc:  # unknown backend, bad spec: say which
                 raise BackendError(
-                    f"cannot use host spec '{self.spec}': {str(exc)[:200]}; "
+                    f"cannot use host spec '{self.shown}': {clip(exc, 200)}; "
                     "use local://, ssh://user@host or docker://container"
                 ) from None
         return self._host
@@ -79,13 +81,13 @@ class HostBackend:
             command = f"timeout -k 2 {max(timeout, 1):g} sh -c {shlex.quote(command)}"
         bound = timeout + TRANSPORT_MARGIN_S
         try:
-            res = within(lambda: self.host.run(command), bound, f"a command on {self.spec}")
+            res = within(lambda: self.host.run(command), bound, f"a command on {self.shown}")
         except CallTimeout:
-            return CommandResult(TIMED_OUT, "", f"no answer from {self.spec} within {bound:g} s")
+            return CommandResult(TIMED_OUT, "", f"no answer from {self.shown} within {bound:g} s")
         except BackendError:
             raise
         except Exception as exc:  # the transport failed; reported as a result
-            return CommandResult(TRANSPORT, "", str(exc)[:300])
+            return CommandResult(TRANSPORT, "", clip(exc, 300))
         return CommandResult(res.rc, res.stdout, res.stderr)
 
     def script(self, script: str, args: list[str], timeout: float) -> CommandResult:
@@ -99,9 +101,9 @@ class HostBackend:
             res = self.run(PROBE, timeout)
             if "servicedown-probe" not in res.stdout:
                 lines = (res.stderr or res.stdout).strip().splitlines()
-                why = lines[0][:200] if lines else f"rc={res.rc}"
+                why = clip(lines[0], 200) if lines else f"rc={res.rc}"
                 raise BackendError(
-                    f"cannot reach host '{self.spec}': {why}; check --host (e.g. "
+                    f"cannot reach host '{self.shown}': {why}; check --host (e.g. "
                     "docker://qbitel-systemd after 'scripts/systemd-host.sh up', or ssh://user@vm "
                     "with key-based login)")
             found = {w for w in ("no-systemctl", "not-booted", "has-timeout") if w in res.stdout}

@@ -22,6 +22,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import ws_client
 
 from servicedown.backends.command import TIMED_OUT, BackendError, CallTimeout, CommandResult, within
+from servicedown.redact import clip
 
 USER_AGENT = "servicedown/kubernetes-target"
 
@@ -36,7 +37,7 @@ class ApiError(BackendError):
 
 def first_line(exc: object) -> str:
     text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:240]
+    return clip(text[0] if text else type(exc).__name__, 240)
 
 
 def exit_status(error_channel: str) -> int | None:
@@ -137,8 +138,8 @@ class KubeBackend:
         try:
             message = json.loads(resp.data).get("message") or resp.reason
         except (ValueError, AttributeError):
-            message = (resp.data or b"").decode("utf-8", "replace")[:240] or resp.reason
-        raise ApiError(resp.status, str(message)[:400])
+            message = clip((resp.data or b"").decode("utf-8", "replace"), 240) or resp.reason
+        raise ApiError(resp.status, clip(message, 400))
 
     def get(self, path: str, query: dict[str, Any] | None = None) -> dict:
         """GET -> the JSON object; a 401/403 becomes a message that says which permission."""

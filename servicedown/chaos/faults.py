@@ -37,6 +37,7 @@ from servicedown.chaos.stack import (
     make_secret,
 )
 from servicedown.chaos.toxics import Toxic, Toxiproxy
+from servicedown.redact import clip
 from servicedown.targets.compose import ComposeTarget
 
 
@@ -151,7 +152,7 @@ class MemoryHog(Fault[StackHost]):
         before = (c.attrs.get("RestartCount"), c.attrs["State"].get("StartedAt"))
         res = _exec(stack, c, ["sh", "-c", "echo 1000 > /proc/1/oom_score_adj"])
         if not res.ok:
-            raise FaultError(f"could not raise the engine's oom_score_adj: {res.output[:200]}")
+            raise FaultError(f"could not raise the engine's oom_score_adj: {clip(res.output, 200)}")
         stack.docker.start_detached(c.id, ["python3", "-c", MEMORY_HOG, str(limit), self.MARK])
 
         def killed() -> bool:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from servicedown.redact import DEFAULT, Redactor
 from servicedown.schema import PHASES, JournalEntry
 
 
@@ -32,11 +33,15 @@ class Activity(JournalEntry):
 
 
 class Journal:
+    """`redactor` masks every entry that leaves the journal (the file it streams to, its JSON,
+    its progress lines, a failing test's excerpt); the stack's own, once the stack exists."""
+
     def __init__(self, sink: Path | None = None,
-                 echo: Callable[[str], None] | None = None) -> None:
+                 echo: Callable[[str], None] | None = None, redactor: Redactor = DEFAULT) -> None:
         self.activities: list[Activity] = []
         self.sink = sink
         self.echo = echo
+        self.redactor = redactor
         self._lock = threading.Lock()
         if sink is not None:
             sink.parent.mkdir(parents=True, exist_ok=True)
@@ -45,10 +50,11 @@ class Journal:
     def _emit(self, act: Activity, event: str, echo: bool = True) -> None:
         if self.sink is not None:
             with self._lock, self.sink.open("a") as fh:
-                fh.write(json.dumps({"event": event, **act.to_json()}, default=str) + "\n")
+                doc = self.redactor.mask_json({"event": event, **act.to_json()})
+                fh.write(json.dumps(doc, default=str) + "\n")
         if echo and self.echo is not None and event == "end":
             with contextlib.suppress(Exception):  # progress output never breaks a run
-                self.echo(act.line())
+                self.echo(self.redactor(act.line()))
 
     @contextlib.contextmanager
     def activity(self, experiment: str, phase: str, name: str) -> Iterator[Activity]:
@@ -64,7 +70,7 @@ class Journal:
             raise
         except BaseException as exc:
             act.status = "failed"
-            act.detail.setdefault("error", f"{type(exc).__name__}: {str(exc)[:300]}")
+            act.detail.setdefault("error", self.redactor.clip(f"{type(exc).__name__}: {exc}", 300))
             raise
         else:
             if act.status == "running":
@@ -91,15 +97,11 @@ class Journal:
         """The experiment's activities as text, for a failing test's message."""
         lines = []
         for a in self.of(experiment)[-limit:]:
-            lines.append(a.line())
+            lines.append(self.redactor(a.line()))
             for key, value in a.detail.items():
-                lines.append(f"    {key}: {_short(value)}")
+                text = value if isinstance(value, str) else json.dumps(value, default=str)
+                lines.append(f"    {key}: {self.redactor.clip(text, 400)}")
         return "\n".join(lines)
 
     def to_json(self) -> list[dict[str, Any]]:
-        return [a.to_json() for a in self.activities]
-
-
-def _short(value: Any, limit: int = 400) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+        return [self.redactor.mask_json(a.to_json()) for a in self.activities]

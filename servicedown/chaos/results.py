@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from servicedown.model import CheckResult, Outcome
+from servicedown.redact import clip
 from servicedown.schema import EXPERIMENT_FIELDS
 
 
@@ -36,7 +37,7 @@ def expectation_problems(results: Iterable[CheckResult], must_fail: Iterable[str
             if r is None:
                 problems.append(f"{check} {words} but was not run")
             elif r.outcome is not wanted:
-                problems.append(f"{check} {words} but was {r.outcome}: {r.message[:160]}")
+                problems.append(f"{check} {words} but was {r.outcome}: {clip(r.message, 160)}")
     return problems
 
 

@@ -156,7 +156,7 @@ class Runner:
             res.error = "interrupted"
             raise
         except Exception as exc:
-            res.error = f"{type(exc).__name__}: {str(exc)[:300]}"
+            res.error = self.journal.redactor.clip(f"{type(exc).__name__}: {exc}", 300)
         finally:
             if writer is not None:
                 writer.stop()
@@ -283,7 +283,7 @@ class Runner:
                 res.reverted = True
             except Exception as exc:
                 act.status = "failed"
-                act.detail["error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
+                act.detail["error"] = self.journal.redactor.clip(f"{type(exc).__name__}: {exc}", 300)
             tp = self.stack.toxiproxy
             if tp is not None:
                 try:
@@ -294,4 +294,4 @@ class Runner:
                         tp.reset()
                         res.reverted = False
                 except Exception as exc:
-                    act.detail["toxiproxy_error"] = str(exc)[:200]
+                    act.detail["toxiproxy_error"] = self.journal.redactor.clip(exc, 200)

@@ -19,6 +19,7 @@ import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -37,7 +38,9 @@ from servicedown.chaos.toxics import Toxiproxy, ToxiproxyError
 from servicedown.config import Settings
 from servicedown.healthy import wait_healthy
 from servicedown.ports import free_port
+from servicedown.redact import Redactor
 from servicedown.targets.compose import PROJECT_LABEL, SERVICE_LABEL, ComposeTarget
+from servicedown.targets.systemd_read import parse_env_file
 
 log = logging.getLogger("servicedown.chaos")
 
@@ -76,16 +79,28 @@ class StackConfig:
     max_connections: int = 40  # small, so exhausting it takes 40 connections, not 200
     startup_timeout_s: float = 90.0
     engine_profile: str = "reference"  # the engine's QBITEL_ENGINE_PROFILE: reference | real-shape
+    # Variables the engine gets on top of the stack's own (a deployment's settings and secrets
+    # in their own shapes); DATABASE_PASSWORD, JWT_SECRET and ENCRYPTION_KEY replace the
+    # stack's random ones, and Postgres is given the same DATABASE_PASSWORD.
+    engine_env: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> StackConfig:
         """Image names from QBITEL_*_IMAGE, so CI with a registry can use upstream images; the
-        engine's profile from QBITEL_ENGINE_PROFILE."""
+        engine's profile from QBITEL_ENGINE_PROFILE; extra engine variables from the env file
+        QBITEL_ENGINE_ENV_FILE names (KEY=VALUE lines)."""
+        env_file = _env("QBITEL_ENGINE_ENV_FILE", "", environ)
+        try:
+            extra = parse_env_file(Path(env_file).read_text()) if env_file else {}
+        except OSError as exc:
+            raise StackError(f"QBITEL_ENGINE_ENV_FILE '{env_file}' cannot be read: "
+                             f"{exc.strerror or exc}") from None
         return cls(
             engine_image=_env("QBITEL_ENGINE_IMAGE", cls.engine_image, environ),
             postgres_image=_env("QBITEL_POSTGRES_IMAGE", cls.postgres_image, environ),
             toxiproxy_image=_env("QBITEL_TOXIPROXY_IMAGE", cls.toxiproxy_image, environ),
             engine_profile=_env("QBITEL_ENGINE_PROFILE", cls.engine_profile, environ),
+            engine_env=tuple(extra.items()),
         )
 
 
@@ -134,7 +149,8 @@ class ChaosStack:
         self.progress = progress or (lambda line: log.warning("%s", line))
         self.client = docker.from_env(timeout=30)
         self.docker = DockerBackend(client=self.client)  # bounded commands in this run's containers
-        self.db_password = make_secret("DATABASE_PASSWORD")
+        self.db_password = dict(self.config.engine_env).get("DATABASE_PASSWORD") \
+            or make_secret("DATABASE_PASSWORD")
         self.baselines = self._baselines()
         self.engine_spec = self.baselines["default"]
         self.engine_port: int | None = None
@@ -160,6 +176,7 @@ class ChaosStack:
             "QBITEL_DATA_DIR": DATA_DIR,
             "QBITEL_ENGINE_PROFILE": self.config.engine_profile,
             **ENGINE_TUNING,
+            **dict(self.config.engine_env),
         }
         default = EngineSpec("default", env)
         pair = make_pair()
@@ -320,6 +337,13 @@ class ChaosStack:
             healthy, last = self.wait_engine_healthy(self.config.startup_timeout_s)
             if not healthy:
                 raise StackError(f"the recreated engine ({spec.name}) is not healthy: {last}")
+
+    def redactor(self) -> Redactor:
+        """Masks every secret this stack's engine was or is given (the journal's and the
+        harness's own messages go through it)."""
+        specs = [*self.baselines.values(), self.engine_spec]
+        return Redactor([*(v for spec in specs for v in secret_rules.secret_values(spec.env)),
+                         self.db_password])
 
     # --- where things are ------------------------------------------------------------------
     @property

@@ -13,6 +13,8 @@ from typing import Any
 
 import httpx
 
+from servicedown.redact import clip
+
 # toxiproxy answers 403 to browser user agents; say who we are.
 _HEADERS = {"User-Agent": "servicedown-chaos/0.1", "Accept": "application/json"}
 
@@ -45,7 +47,7 @@ class Toxiproxy:
         except httpx.HTTPError as exc:
             raise ToxiproxyError(f"{method} {path}: {type(exc).__name__}: {exc}") from None
         if resp.status_code not in ok:
-            raise ToxiproxyError(f"{method} {path}: HTTP {resp.status_code} {resp.text[:200]}")
+            raise ToxiproxyError(f"{method} {path}: HTTP {resp.status_code} {clip(resp.text, 200)}")
         if not resp.content:
             return None
         try:

@@ -6,14 +6,13 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from servicedown import states
+from servicedown import secrets, states
 from servicedown.backends.network import NetworkBackend
 from servicedown.config import Settings
 from servicedown.diagnosis import http
 from servicedown.healthy import is_healthy
 from servicedown.probes import hostfacts, logscan
 from servicedown.redact import Redactor
-from servicedown.secrets import is_secret_name
 from servicedown.targets.base import LogLine, ServiceState, Target
 
 T = TypeVar("T")
@@ -110,8 +109,7 @@ class Context:
                 env = self.environment() or {}
             except Exception:
                 env = {}
-            values = [v for k, v in env.items() if is_secret_name(k)]
-            return Redactor(values)
+            return Redactor(secrets.secret_values(env))
 
         return self.cached("redactor", build)
 
@@ -126,7 +124,7 @@ class Context:
                 return None
             if not res.ok and "pid_alive=" not in res.stdout:
                 raise RuntimeError(f"reading resource facts failed (rc={res.rc}): "
-                                   f"{res.stderr.strip()[:200]}")
+                                   f"{self.redactor.clip(res.stderr.strip(), 200)}")
             return hostfacts.parse(res.stdout)
 
         return self.cached("facts", gather)

@@ -34,7 +34,14 @@ class Database:
     port: int
     user: str
     name: str
-    known: bool  # the address came from a setting or the engine's environment
+    # Where the address came from: a flag or the engine's health report name it as this side
+    # can reach it; the engine's own environment names it as the engine reaches it (an
+    # in-cluster name means nothing outside the cluster).
+    source: str  # "flag" | "health" | "engine" | "default"
+
+    @property
+    def reachable_from_here(self) -> bool:
+        return self.source in ("flag", "health")
 
 
 def database(ctx: Context) -> Database:
@@ -50,8 +57,32 @@ def database(ctx: Context) -> Database:
     except ValueError:
         port = s.db_port
     host = s.db_host or env.get("DATABASE_HOST", "")
+    source = "flag" if s.db_host else "engine" if host else "default"
+    if not host:  # a URL alone: the engine's own health report may say where its database is
+        found = _from_health(ctx)
+        if found:
+            (host, port), source = found, "health"
     return Database(host or "localhost", port, s.db_user or env.get("DATABASE_USER") or DEFAULT_USER,
-                    s.db_name or env.get("DATABASE_NAME") or DEFAULT_NAME, bool(host))
+                    s.db_name or env.get("DATABASE_NAME") or DEFAULT_NAME, source)
+
+
+def _from_health(ctx: Context) -> tuple[str, int] | None:
+    """host and port from /health's database component, where the engine reports them."""
+    a = ctx.http_get("/health")
+    checks = a.body.get("checks") if isinstance(a.body, dict) else None
+    for c in checks if isinstance(checks, list) else []:
+        details = c.get("details") if isinstance(c, dict) else None
+        if not isinstance(details, dict) or str(c.get("component", "")).lower() not in (
+                "database", "db", "postgres"):
+            continue
+        host = details.get("host") or details.get("database_host")
+        try:
+            port = int(details.get("port") or details.get("database_port") or 5432)
+        except (TypeError, ValueError):
+            port = 5432
+        if isinstance(host, str) and host:
+            return host, port
+    return None
 
 
 def _checker_probe(ctx: Context, db: Database) -> Finding:
@@ -70,7 +101,7 @@ def ready(ctx: Context) -> Finding:
     argv = ["pg_isready", "-U", db.user, "-d", db.name, "-t", str(int(PROBE_TIMEOUT_S))]
     res = ctx.target.run_in_database(argv, timeout=PROBE_TIMEOUT_S + 3)
     if res is not None:
-        out = (res.stdout + res.stderr).strip()[:300]
+        out = ctx.redactor.clip((res.stdout + res.stderr).strip(), 300)
         ev = {"command": " ".join(argv), "rc": res.rc, "output": out}
         if res.rc == 0:
             return ok(f"pg_isready: {out}", **ev)
@@ -78,7 +109,7 @@ def ready(ctx: Context) -> Finding:
                    2: "no response", 3: "no attempt (bad parameters)"}.get(res.rc, "")
         return bad(f"database not ready: {out or meaning} (pg_isready rc={res.rc}"
                    + (f": {meaning})" if meaning else ")"), **ev)
-    if not ctx.settings.db_host:
+    if not db.reachable_from_here:
         return skip("this target cannot run pg_isready where the database runs; " + NO_DB_HOST)
     return _checker_probe(ctx, db)
 
@@ -94,7 +125,7 @@ def reachable(ctx: Context) -> Finding:
             pgwire.probe_argv(db.host, db.port, db.user, db.name, PROBE_TIMEOUT_S, source),
             timeout=PROBE_TIMEOUT_S + 3)
     except NotSupported:
-        if ctx.settings.db_host:
+        if db.reachable_from_here:
             return _checker_probe(ctx, db)
         return skip("this target cannot run commands on the engine's side; " + NO_DB_HOST, **ev)
     if res is not None and res.rc in (0, 2):
@@ -113,12 +144,12 @@ def reachable(ctx: Context) -> Finding:
             ["pg_isready", "-h", db.host, "-p", str(db.port), "-U", db.user, "-d", db.name,
              "-t", str(int(PROBE_TIMEOUT_S))], timeout=PROBE_TIMEOUT_S + 3)
         if res2 is not None and res2.rc in (0, 1, 2, 3):
-            out = (res2.stdout + res2.stderr).strip()[:300]
+            out = ctx.redactor.clip((res2.stdout + res2.stderr).strip(), 300)
             if res2.rc == 0:
                 return ok(f"from the engine's side: {out}", **ev)
             return bad(f"from the engine's side: {out}", **ev)
         return skip(f"no way to probe from the engine's side (rc={res.rc}: "
-                    f"{res.stderr.strip()[:150]})", **ev)
+                    f"{ctx.redactor.clip(res.stderr.strip(), 150)})", **ev)
     return not_applicable("the engine is not running: there is no engine side to probe from", **ev)
 
 
@@ -151,13 +182,15 @@ def connections(ctx: Context) -> Finding:
         return skip("this target cannot query the database where it runs")
     out = (res.stdout + res.stderr).strip()
     if "too many clients" in out or "remaining connection slots" in out:
-        return bad(f"the database refuses new connections: {out[:200]}", output=out[:300])
+        return bad(f"the database refuses new connections: {ctx.redactor.clip(out, 200)}",
+                   output=ctx.redactor.clip(out, 300))
     if not res.ok:
-        return skip(f"cannot query pg_stat_activity as {db.user} (rc={res.rc}): {out[:200]}")
+        return skip(f"cannot query pg_stat_activity as {db.user} (rc={res.rc}): "
+                    f"{ctx.redactor.clip(out, 200)}")
     try:
         used, max_conn, reserved = (int(x) for x in out.split()[:3])
     except ValueError:
-        return skip(f"unexpected psql output: {out[:200]}")
+        return skip(f"unexpected psql output: {ctx.redactor.clip(out, 200)}")
     ratio = used / max_conn if max_conn else 0.0
     ev = {"used": used, "max_connections": max_conn, "superuser_reserved": reserved}
     msg = f"{used} of max_connections {max_conn} in use ({ratio:.0%})"

@@ -9,11 +9,12 @@ from servicedown.diagnosis.http import HttpAnswer
 from servicedown.diagnosis.registry import Finding, bad, check, not_applicable, ok, skip
 from servicedown.healthy import HEALTHY_WORDS, is_healthy
 from servicedown.healthy import status_word as _status_word
+from servicedown.redact import DEFAULT, Redactor
 
 CMD = "curl -v http://localhost:8000/health"
 
 
-def failed_components(body: Any) -> list[str]:
+def failed_components(body: Any, redactor: Redactor = DEFAULT) -> list[str]:
     """Names and details of the dependencies a health body reports as failing.
 
     Understands the engine's list shape (`checks: [{component, status, details}]`) and the
@@ -32,11 +33,11 @@ def failed_components(body: Any) -> list[str]:
         status = str(c.get("status", "")).lower()
         if status and status not in HEALTHY_WORDS:
             detail = c.get("details") or c.get("message") or ""
-            out.append(f"{name}: {status}" + (f" ({str(detail)[:200]})" if detail else ""))
+            out.append(f"{name}: {status}" + (f" ({redactor.clip(detail, 200)})" if detail else ""))
     return out
 
 
-def _explain(a: HttpAnswer) -> str:
+def _explain(a: HttpAnswer, redactor: Redactor) -> str:
     if not a.answered:
         return a.summary()
     word = _status_word(a.body)
@@ -44,12 +45,12 @@ def _explain(a: HttpAnswer) -> str:
     if word:
         parts.append(f"status '{word}'")
     elif a.body is None:
-        parts.append("body is not JSON" + (f": {a.text[:120]!r}" if a.text else " (empty)"))
-    failing = failed_components(a.body)
+        parts.append("body is not JSON" + (f": {redactor.clip(a.text, 120)!r}" if a.text else " (empty)"))
+    failing = failed_components(a.body, redactor)
     if failing:
         parts.append("failing: " + "; ".join(failing))
     if isinstance(a.body, dict) and a.body.get("detail"):
-        parts.append(f"detail: {str(a.body['detail'])[:200]}")
+        parts.append(f"detail: {redactor.clip(a.body['detail'], 200)}")
     if "retry-after" in a.headers:
         parts.append(f"Retry-After {a.headers['retry-after']}")
     return ", ".join(parts)
@@ -61,11 +62,11 @@ def endpoint(ctx: Context) -> Finding:
     budget = ctx.settings.latency_budget_s
     if not is_healthy(a.status, a.body):
         missing = a.status == 200 and _status_word(a.body) is None
-        return bad(_explain(a) + ("; expected a JSON body with a status" if missing else ""),
+        return bad(_explain(a, ctx.redactor) + ("; expected a JSON body with a status" if missing else ""),
                    **a.evidence())
     if a.elapsed_s > budget:
-        return bad(f"{_explain(a)}: slower than the {budget:.1f}s budget", **a.evidence())
-    return ok(_explain(a), **a.evidence())
+        return bad(f"{_explain(a, ctx.redactor)}: slower than the {budget:.1f}s budget", **a.evidence())
+    return ok(_explain(a, ctx.redactor), **a.evidence())
 
 
 def _make_probe(check_id: str, path: str, title: str) -> None:
@@ -74,8 +75,8 @@ def _make_probe(check_id: str, path: str, title: str) -> None:
         if a.status == 404:
             return not_applicable(f"{path} does not exist on this deployment (404)", **a.evidence())
         if a.status == 200:
-            return ok(_explain(a), **a.evidence())
-        return bad(_explain(a), **a.evidence())
+            return ok(_explain(a, ctx.redactor), **a.evidence())
+        return bad(_explain(a, ctx.redactor), **a.evidence())
 
     run.__name__ = check_id.replace(".", "_")
     check(check_id, "step:health-endpoint", title, f"curl -v http://localhost:8000{path}")(run)
@@ -93,7 +94,7 @@ def database(ctx: Context) -> Finding:
     for a in (deps, ctx.http_get("/health")):
         if not isinstance(a.body, dict):
             continue
-        for line in failed_components(a.body):
+        for line in failed_components(a.body, ctx.redactor):
             if line.lower().startswith(("database", "db", "postgres")):
                 return bad(f"the engine says: {line}", **a.evidence())
         checks = a.body.get("checks")

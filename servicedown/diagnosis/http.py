@@ -6,8 +6,11 @@ import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
+
+from servicedown.redact import clip, redact
 
 MAX_BODY = 64 * 1024  # a health body larger than this is not a health body
 
@@ -39,7 +42,7 @@ class HttpAnswer:
         if self.body is not None:
             ev["body"] = self.body
         elif self.text:
-            ev["body_text"] = self.text[:500]
+            ev["body_text"] = clip(self.text, 500)
         if "retry-after" in self.headers:
             ev["retry_after"] = self.headers["retry-after"]
         return ev
@@ -53,12 +56,24 @@ def make_client(timeout_s: float, verify: bool) -> httpx.Client:
                         headers={"User-Agent": "servicedown-checks/0.1", "Accept": "application/json"})
 
 
+def without_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
+    """The URL without its userinfo, and the user and password it held. They are sent as an
+    Authorization header instead: httpx logs every URL it requests, userinfo included."""
+    parts = urlsplit(url)
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    if not at:
+        return url, None
+    user, _, password = userinfo.partition(":")
+    return urlunsplit(parts._replace(netloc=hostport)), (unquote(user), unquote(password))
+
+
 def get(client: httpx.Client, url: str, deadline_s: float) -> HttpAnswer:
     """GET url; never raises. Stops reading at MAX_BODY and at deadline_s in total."""
-    answer = HttpAnswer(url)
+    answer = HttpAnswer(redact(url))  # what every message and report shows of it
     start = time.monotonic()
+    bare, auth = without_credentials(url)
     try:
-        with client.stream("GET", url) as resp:
+        with client.stream("GET", bare, auth=auth) as resp:
             answer.status = resp.status_code
             answer.headers = {k.lower(): v for k, v in resp.headers.items()
                               if k.lower() in ("content-type", "retry-after")}
@@ -77,7 +92,7 @@ def get(client: httpx.Client, url: str, deadline_s: float) -> HttpAnswer:
         answer.error = _describe(exc)
         raw = b""
     except Exception as exc:  # odd URLs, encodings: never a traceback
-        answer.error = f"{type(exc).__name__}: {exc}"[:300]
+        answer.error = clip(f"{type(exc).__name__}: {exc}", 300)
         raw = b""
     answer.elapsed_s = time.monotonic() - start
     if raw:
@@ -85,7 +100,7 @@ def get(client: httpx.Client, url: str, deadline_s: float) -> HttpAnswer:
         try:
             answer.body = json.loads(text)
         except ValueError:
-            answer.text = text[:2000]
+            answer.text = clip(text, 2000)
     return answer
 
 
@@ -94,7 +109,7 @@ def _describe(exc: httpx.HTTPError) -> str:
     if isinstance(exc, httpx.ConnectError):
         if "refused" in text.lower():
             return "connection refused (nothing listens on that port)"
-        return f"cannot connect: {text[:200]}"
+        return f"cannot connect: {clip(text, 200)}"
     if isinstance(exc, httpx.RemoteProtocolError):
-        return f"the server closed the connection or answered garbage: {text[:200]}"
-    return f"{type(exc).__name__}: {text[:200]}"
+        return f"the server closed the connection or answered garbage: {clip(text, 200)}"
+    return f"{type(exc).__name__}: {clip(text, 200)}"

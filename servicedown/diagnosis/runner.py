@@ -12,8 +12,17 @@ from servicedown.diagnosis.catalog import all_checks
 from servicedown.diagnosis.context import Context
 from servicedown.diagnosis.registry import CANNOT_TELL, NOT_APPLICABLE, CheckSpec, Finding
 from servicedown.model import CheckResult, Outcome
-from servicedown.redact import Redactor
+from servicedown.redact import DEFAULT, Redactor
 from servicedown.targets.base import NotPresent, NotSupported, Target
+
+
+def _redactor(ctx: Context) -> Redactor:
+    """The run's redactor (it knows the service's secret values), or the generic one when the
+    environment cannot be read (then no value is known to anyone)."""
+    try:
+        return ctx.redactor
+    except Exception:
+        return DEFAULT
 
 
 def _one(spec: CheckSpec, ctx: Context) -> CheckResult:
@@ -27,7 +36,7 @@ def _one(spec: CheckSpec, ctx: Context) -> CheckResult:
     except BackendError as exc:
         f = Finding(Outcome.ERROR, str(exc))
     except Exception as exc:  # a broken check says so in one line; it never stops the run
-        f = Finding(Outcome.ERROR, f"{type(exc).__name__}: {str(exc)[:300]}")
+        f = Finding(Outcome.ERROR, _redactor(ctx).clip(f"{type(exc).__name__}: {exc}", 300))
     try:
         at: float | None = ctx.target.now()
     except Exception:  # the platform's clock is part of a backend that may be gone
@@ -57,10 +66,7 @@ def run_checks(settings: Settings, target: Target, only: Iterable[str] | None = 
         else:
             results.append(CheckResult(spec.id, spec.runbook, Outcome.ERROR,
                                        f"did not finish within {bound:.0f}s", {}, bound))
-    try:
-        redactor = ctx.redactor
-    except Exception:
-        redactor = Redactor()
+    redactor = _redactor(ctx)
     for r in results:
         r.message = redactor(r.message)
         r.evidence = redactor.mask_json(r.evidence)

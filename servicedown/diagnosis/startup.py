@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from servicedown import secrets
+from servicedown.backends.command import UnreadableFile
 from servicedown.diagnosis.context import Context
 from servicedown.diagnosis.registry import Finding, bad, check, not_applicable, ok, skip
 from servicedown.probes import logscan, tlscheck
@@ -60,8 +61,14 @@ def secret_strength(ctx: Context) -> Finding:
         return skip("the service's environment cannot be read on this target")
     ev = {r.name: _describe(r) for r in reports}
     weak = secrets.weak_or_short(reports)
-    if weak:
-        return bad("; ".join(p for r in weak for p in r.problems), **ev)
+    problems = [p for r in weak for p in r.problems]
+    # Any credential, required or not (SMTP_PASS, DB_PASS), too short to be masked.
+    short = {n: s for n, s in secrets.short_secrets(ctx.environment() or {}).items()
+             if n not in {r.name for r in weak}}
+    if short:
+        ev["too_short_to_mask"] = sorted(short)
+    if problems or short:
+        return bad("; ".join(problems + list(short.values())), **ev)
     judged = [r for r in reports if r.present and r.value_read]
     refs = [r.name for r in reports if not r.value_read]
     if not judged:
@@ -100,7 +107,7 @@ def validation(ctx: Context) -> Finding:
     start = index
     while start > 0 and not _VERDICT.search(lines[start - 1]):
         start -= 1
-    fails = [ctx.redactor(line.strip())[:300] for line in lines[start:index]
+    fails = [ctx.redactor.clip(line.strip(), 300) for line in lines[start:index]
              if _FAIL_LINE.search(line)]
     shown = "\n  ".join(dict.fromkeys(fails)) or "(no FAIL lines kept)"
     return bad(f"startup validation FAILED at its last start:\n  {shown}", failures=fails)
@@ -120,16 +127,24 @@ def tls(ctx: Context) -> Finding:
     unset = [n for n, p in (("TLS_CERT_FILE", cert_path), ("TLS_KEY_FILE", key_path)) if not p]
     if unset:
         return bad(f"TLS_ENABLED=true but {' and '.join(unset)} not set", unset=unset)
-    cert = ctx.target.read_file(cert_path, MAX_PEM)
-    key = ctx.target.read_file(key_path, MAX_PEM)
+    cert, cert_why = _read_pem(ctx, cert_path, "TLS_CERT_FILE")
+    key, key_why = _read_pem(ctx, key_path, "TLS_KEY_FILE")
     report = tlscheck.inspect_tls(cert, key, warn_days=ctx.settings.tls_warn_days,
                                   now=datetime.fromtimestamp(ctx.target.now(), UTC))
     ev = report.to_json() | {"cert_file": cert_path, "key_file": key_path}
     if not report.ok:
-        where = {"certificate file missing": f"certificate file missing ({cert_path})",
-                 "key file missing": f"key file missing ({key_path})"}
+        where = {"certificate file missing": cert_why or f"certificate file missing ({cert_path})",
+                 "key file missing": key_why or f"key file missing ({key_path})"}
         return bad("TLS: " + "; ".join(where.get(p, p) for p in report.problems), **ev)
     return ok(f"certificate valid for {report.expires_in_days:.0f} more days, key matches", **ev)
+
+
+def _read_pem(ctx: Context, path: str, name: str) -> tuple[bytes | None, str]:
+    """The file's bytes, or None and why it is not a file (a folder, a loop of links...)."""
+    try:
+        return ctx.target.read_file(path, MAX_PEM), ""
+    except UnreadableFile as exc:
+        return None, f"{name}: {exc}; point it at the PEM file itself"
 
 
 def _served_certificate(ctx: Context) -> Finding:
@@ -143,7 +158,8 @@ def _served_certificate(ctx: Context) -> Finding:
     try:
         der = ctx.network.peer_certificate(host, port, ctx.settings.http_timeout_s)
     except OSError as exc:
-        return bad(f"TLS: no handshake with {host}:{port}: {str(exc)[:200]}", served_by=f"{host}:{port}")
+        return bad(f"TLS: no handshake with {host}:{port}: {ctx.redactor.clip(exc, 200)}",
+                   served_by=f"{host}:{port}")
     report = tlscheck.inspect_tls(der, None, warn_days=ctx.settings.tls_warn_days,
                                   now=datetime.fromtimestamp(ctx.target.now(), UTC))
     problems = [p for p in report.problems if p != "key file missing"]

@@ -43,8 +43,8 @@ echo "cpu_used_ns=$((c1 - c0))"
 echo "cpu_wall_ns=$((t1 - t0))"
 for p in "$@"; do
   [ -e "$p" ] || { echo "disk=$p missing"; continue; }
-  df -Pk "$p" 2>/dev/null | awk -v p="$p" 'NR==2{print "disk=" p " " $2 " " $3 " " $4 " " $6}'
-  df -Pi "$p" 2>/dev/null | awk -v p="$p" 'NR==2{print "inodes=" p " " $2 " " $3 " " $4}'
+  df -Pk -- "$p" 2>/dev/null | awk -v p="$p" 'NR==2{print "disk=" p " " $2 " " $3 " " $4 " " $6}'
+  df -Pi -- "$p" 2>/dev/null | awk -v p="$p" 'NR==2{print "inodes=" p " " $2 " " $3 " " $4}'
 done
 """
 

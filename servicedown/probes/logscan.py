@@ -243,7 +243,7 @@ def scan(
             if start not in quotes:
                 # Redact 2 * MAX_LINE, then cut: a secret straddling the cut is masked whole.
                 window = _quote_text(_decode(data[start:end], 2 * MAX_LINE))
-                quotes[start] = redactor.redact(window)[:MAX_LINE]
+                quotes[start] = redactor.clip(window, MAX_LINE)
     return {pid: [Match(numbers[s], quotes[s]) for s, _ in spans] for pid, spans in found.items()}
 
 

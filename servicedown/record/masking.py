@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
 from servicedown.record.codec import TAG
 from servicedown.redact import MIN_SECRET_LEN, Redactor
-from servicedown.secrets import WEAK_PATTERNS, is_secret_name, is_secret_ref
+from servicedown.secrets import WEAK_PATTERNS, is_secret_ref, secret_values
 
 STANDIN_MARK = ","
 _FILLER = "xz"
@@ -66,12 +66,15 @@ def is_standin(value: str) -> bool:
 
 # --- finding the secret values --------------------------------------------------------------
 def env_secrets(env: Mapping[str, str] | None) -> dict[str, str]:
-    """value -> variable name, for the secret-looking variables of an environment."""
+    """value -> variable name, for every value of an environment that must never be shown
+    (secrets.secret_values: secret-looking names, credentials inside URLs)."""
     out: dict[str, str] = {}
     for name, value in (env or {}).items():
-        if is_secret_name(name) and isinstance(value, str) and len(value) >= MIN_SECRET_LEN \
-                and not is_secret_ref(value) and not is_standin(value):
-            out.setdefault(value, name)
+        if not isinstance(value, str) or is_secret_ref(value) or is_standin(value):
+            continue
+        for v in secret_values({name: value}):
+            if len(v) >= MIN_SECRET_LEN:
+                out.setdefault(v, name)
     return out
 
 

@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from servicedown.redact import redact
+from servicedown.redact import clip
 from servicedown.report import html, markdown, timeline
 from servicedown.report.load import load
 
@@ -87,5 +87,5 @@ if __name__ == "__main__":
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:  # the last guard: one line, never a traceback
-        print(f"report: failed: {type(exc).__name__}: {redact(exc)}"[:400], file=sys.stderr)
+        print(clip(f"report: failed: {type(exc).__name__}: {exc}", 400), file=sys.stderr)
         sys.exit(1)

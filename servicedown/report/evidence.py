@@ -11,7 +11,7 @@ import re
 from html import escape
 from typing import Any
 
-from servicedown.redact import redact
+from servicedown.redact import clip, redact
 
 MAX_TEXT = 4000  # characters of one evidence value shown; the JSON keeps everything
 # Keys whose values read best as a block of lines (log lines, health bodies, probe output).
@@ -23,7 +23,7 @@ def text(value: object, limit: int = MAX_TEXT) -> str:
     """Masked, escaped, clipped text."""
     s = redact(value)
     if len(s) > limit:
-        s = s[:limit] + f"… [{len(s) - limit} more characters in the JSON]"
+        s = clip(s, limit) + f" [{len(s) - limit} more characters in the JSON]"
     return escape(s, quote=True)
 
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from html import escape
 
 from servicedown.diagnosis.catalog import AREAS
-from servicedown.redact import redact
+from servicedown.redact import clip
 from servicedown.report import charts
 from servicedown.report.evidence import check_fragment, text, with_code
 from servicedown.report.load import Inputs
@@ -96,7 +96,9 @@ def _header(inp: Inputs, tl: Timeline, generated: float) -> str:
     checks = tri.get("checks") or []
     counts = {o: sum(1 for c in checks if c["outcome"] == o) for o in ("fail", "error", "pass", "skip")}
     causes = tri.get("causes") or []
-    top = (f"Most likely cause: <strong>{text(causes[0]['title'])}</strong> "
+    top = ("Cause inconclusive: no cause has its defining evidence (what would decide is below)."
+           if tri.get("inconclusive") else
+           f"Most likely cause: <strong>{text(causes[0]['title'])}</strong> "
            f"<span class=\"muted\">({text(causes[0]['id'])}, score {causes[0]['score'] or 0:g})</span>"
            if causes else ("No runbook cause matches the failures; read the failed checks below."
                            if verdict not in ("healthy", "unknown") else "No cause to rank: nothing failed."
@@ -107,6 +109,11 @@ def _header(inp: Inputs, tl: Timeline, generated: float) -> str:
     html = [f'<div class="banner {text(verdict, 20)}"><div class="v">{text(verdict, 20)}</div>'
             f"<div><h1>QBITEL Engine — Service Down post-mortem</h1>"
             f"<div>target: {text(tri.get('target') or 'unknown')}</div>"
+            + (f"<div>{text(tri.get('headline'))}</div>" if tri.get("headline") else "")
+            + (f"<div>state: {text(tri.get('state'))}</div>" if tri.get("state") else "")
+            + (f"<div>not checked: {text('; '.join(f'{a} ({w})' for a, w in tri['unchecked'].items()))}"
+               "</div>" if tri.get("unchecked") else "")
+            +
             f"<div>checks ran {_when(inp.triage_time)} · report written {_when(generated)}</div>"
             f"<div>{top}</div></div></div>", '<div class="tiles">']
     for label, n, bad in tiles:
@@ -159,6 +166,12 @@ def _causes(inp: Inputs) -> str:
         else:
             out.append("<p>Nothing failed, so no cause is ranked.</p>")
         return "".join(out)
+    if tri.get("decide"):
+        items = "".join(f"<li>{with_code(d)}</li>" for d in tri["decide"])
+        out.append(f"<p><strong>Cause inconclusive.</strong> What would decide:</p><ul>{items}</ul>")
+    if tri.get("history"):
+        items = "".join(f"<li>{text(h)}</li>" for h in tri["history"])
+        out.append(f"<p>History (recovered from, not this incident):</p><ul>{items}</ul>")
     best = max((c["score"] or 0 for c in causes), default=1) or 1
     for n, c in enumerate(causes, 1):
         width = max(int(160 * (c["score"] or 0) / best), 4)
@@ -166,8 +179,13 @@ def _causes(inp: Inputs) -> str:
         steps = "".join(f"<li>{with_code(s)}</li>" for s in c["resolution"]) or "<li class=muted>none</li>"
         out.append(f'<div class="card {"top" if n == 1 else ""}"><h3>{n}. {text(c["title"])} '
                    f'<span class="muted">[{text(c["category"])}] {text(c["id"])}</span></h3>'
-                   f'<div>score {c["score"] or 0:g} <span class="score" style="width:{width}px"></span></div>'
-                   f"<h3>Evidence</h3><ul>{evidence}</ul>"
+                   f'<div>score {c["score"] or 0:g}'
+                   + (f', confidence {c["confidence"]:.0%}' if c.get("confidence") is not None else "")
+                   + ("" if c.get("in_runbook", True) else " · not in the runbook")
+                   + f' <span class="score" style="width:{width}px"></span></div>'
+                   + (f'<div class="muted">ranked lower: {text(c["why_not_first"])}</div>'
+                      if c.get("why_not_first") else "")
+                   +                    f"<h3>Evidence</h3><ul>{evidence}</ul>"
                    f"<h3>Resolution (runbook)</h3><ol>{steps}</ol></div>")
     return "".join(out)
 
@@ -328,7 +346,7 @@ def _safe(name: str, render: Callable[[], str]) -> str:
         return render()
     except Exception as exc:
         return (f'<section class="notes"><strong>The {escape(name)} section could not be drawn:</strong> '
-                f"{text(type(exc).__name__)}: {text(redact(str(exc))[:300])}</section>")
+                f"{text(type(exc).__name__)}: {text(clip(exc, 300))}</section>")
 
 
 def render(inp: Inputs, tl: Timeline, generated: float) -> str:

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from servicedown.redact import clip
 from servicedown.redact import mask_json as mask
-from servicedown.redact import redact
 from servicedown.schema import (
     CHAOS_FILE,
     COVERAGE_FILE,
@@ -151,9 +151,22 @@ def _triage(inp: Inputs) -> None:
         causes.append({"id": str(c.get("id") or "?"), "category": str(c.get("category") or ""),
                        "title": str(c.get("title") or c.get("id") or "untitled cause"),
                        "score": number(c.get("score")),
+                       "confidence": number(c.get("confidence")),
+                       "defining": c.get("defining") is not False,
+                       "why_not_first": str(c.get("why_not_first") or ""),
+                       "in_runbook": c.get("in_runbook") is not False,
                        "evidence": [str(e) for e in _list(c.get("evidence"))],
                        "resolution": [str(s) for s in _list(c.get("resolution"))]})
     out["causes"] = causes
+    # What the triage adds to the ranking (absent from older files: then empty).
+    out["headline"] = str(doc.get("headline") or (verdict or "unknown").upper())
+    out["inconclusive"] = doc.get("cause_inconclusive") is True
+    out["state"] = str(doc.get("state") or "")
+    out["decide"] = [str(d) for d in _list(doc.get("decide"))]
+    out["history"] = [str(h) for h in _list(doc.get("history"))]
+    coverage = doc.get("coverage") if isinstance(doc.get("coverage"), dict) else {}
+    unchecked = coverage.get("unchecked") if isinstance(coverage.get("unchecked"), dict) else {}
+    out["unchecked"] = {str(k): str(v) for k, v in unchecked.items()}
     # The triage JSON carries no time of its own: the file's write time is when the checks ran.
     when = epoch(doc.get("time") or doc.get("generated_at"))
     if when is None:
@@ -355,5 +368,5 @@ def load(reports_dir: Path) -> Inputs:
         except Exception as exc:  # a reader bug must cost one section, not the page
             inp.note(step.__name__.strip("_"), "corrupt",
                      f"reading the {step.__name__.strip('_')} results failed: "
-                     f"{type(exc).__name__}: {redact(str(exc))[:200]}")
+                     f"{type(exc).__name__}: {clip(exc, 200)}")
     return inp

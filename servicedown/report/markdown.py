@@ -12,7 +12,7 @@ import statistics
 from datetime import UTC, datetime
 
 from servicedown.causes import CAUSES
-from servicedown.redact import redact
+from servicedown.redact import clip, redact
 from servicedown.report.load import Inputs
 from servicedown.report.timeline import Timeline
 
@@ -31,15 +31,13 @@ _SPECIAL = re.compile(r"([\\`*_\[\]<>|#&])")
 
 def inline(value: object, limit: int = 400) -> str:
     """Masked text on one line with Markdown and HTML specials escaped."""
-    s = re.sub(r"\s+", " ", redact(value)).strip()
-    if len(s) > limit:
-        s = s[: limit - 1] + "…"
+    s = clip(" ".join(redact(value).split()), limit)
     return _SPECIAL.sub(r"\\\1", s)
 
 
 def code(value: object, limit: int = 400) -> str:
     """Masked text as a code span whose fence is longer than any backtick run inside it."""
-    s = " ".join(redact(value).split())[:limit]
+    s = clip(" ".join(redact(value).split()), limit)
     longest = max((len(m) for m in re.findall(r"`+", s)), default=0)
     fence = "`" * (longest + 1)
     pad = " " if s.startswith("`") or s.endswith("`") else ""
@@ -65,9 +63,18 @@ def _summary(inp: Inputs) -> list[str]:
     checks = tri["checks"]
     failed = [c["id"] for c in checks if c["outcome"] == "fail"]
     verdict = tri.get("verdict") or "unknown"
-    out.append(f"- **Verdict:** {verdict.upper()} ({len(failed)} of {len(checks)} checks failed) on "
+    headline = tri.get("headline") or verdict.upper()
+    out.append(f"- **Verdict:** {inline(headline)} ({len(failed)} of {len(checks)} checks failed) on "
                f"{inline(tri.get('target') or 'an unknown target')}, checks run {_when(inp.triage_time)}.")
-    if tri["causes"]:
+    if tri.get("state"):
+        out.append(f"- **State:** {inline(tri['state'])}.")
+    if tri.get("unchecked"):
+        out.append("- **Not checked:** " + "; ".join(f"{inline(a)} ({inline(w)})"
+                                                    for a, w in tri["unchecked"].items()) + ".")
+    if tri.get("inconclusive"):
+        out.append("- **Most likely cause:** inconclusive: no cause has its defining evidence. What "
+                   "would decide: " + "; ".join(inline(d) for d in tri.get("decide", [])) + ".")
+    elif tri["causes"]:
         c = tri["causes"][0]
         out.append(f"- **Most likely cause:** {inline(c['title'])} ({code(c['id'])}, runbook category "
                    f"{inline(c['category'])}, score {c['score'] or 0:g}).")
@@ -75,6 +82,8 @@ def _summary(inp: Inputs) -> list[str]:
         out.append("- **Most likely cause:** none of the runbook's causes matches the failures.")
     if failed:
         out.append(f"- **Failed checks:** {', '.join(code(f) for f in failed)}.")
+    for h in tri.get("history", []):
+        out.append(f"- **Before this run (recovered from):** {inline(h)}.")
     if inp.experiments:
         n = len(inp.experiments)
         passed = sum(1 for e in inp.experiments if e.get("verdict") == "pass")

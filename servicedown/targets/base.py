@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from servicedown.backends.command import BackendError, CommandResult
+from servicedown.backends.command import BackendError, CommandResult, UnreadableFile
 from servicedown.config import Settings
 from servicedown.schema import iso
 from servicedown.states import Exit
@@ -24,6 +24,16 @@ class TargetError(BackendError):
 
     The message says what failed and what to do; it is shown as is, never as a traceback.
     """
+
+
+def head_result(path: str, res: CommandResult | None) -> bytes | None:
+    """What `head -c N PATH` read: the bytes, None when it read nothing, UnreadableFile for a
+    folder (which head refuses) so that it never reads as a missing file."""
+    if res is None or not res.ok:
+        if res is not None and "Is a directory" in res.stderr:
+            raise UnreadableFile(f"{path} is a folder, not a file")
+        return None
+    return res.stdout.encode("utf-8", errors="surrogateescape")
 
 
 class NotSupported(TargetError):
@@ -144,11 +154,10 @@ class Target(abc.ABC):
         return None
 
     def read_file(self, path: str, max_bytes: int) -> bytes | None:
-        """A file as the service sees it; None when it does not exist or cannot be read."""
-        res = self.run_in_service(["head", "-c", str(max_bytes), path], timeout=5)
-        if res is None or not res.ok:
-            return None
-        return res.stdout.encode("utf-8", errors="surrogateescape")
+        """A file as the service sees it; None when it does not exist or cannot be read;
+        UnreadableFile (saying why) when the path is a folder."""
+        return head_result(path, self.run_in_service(["head", "-c", str(max_bytes), "--", path],
+                                                         timeout=5))
 
     def now(self) -> float:
         """The time on the platform's side (epoch seconds); recorded with its answers, so a

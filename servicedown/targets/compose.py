@@ -15,6 +15,7 @@ from servicedown import states
 from servicedown.backends.command import NOT_FOUND, REFUSED, CommandResult
 from servicedown.backends.docker import DockerBackend, short
 from servicedown.config import Settings
+from servicedown.redact import clip
 from servicedown.states import Exit
 from servicedown.targets.base import (
     ABSENT,
@@ -273,7 +274,8 @@ def _health_log(state: dict[str, Any]) -> list[str] | None:
     log = (state.get("Health") or {}).get("Log") or []
     if not log:
         return None
-    return [f"exit={e.get('ExitCode')} {str(e.get('Output', '')).strip()[:200]}" for e in log[-3:]]
+    # Masked, then cut: a cut first could leave a secret's prefix no mask recognises.
+    return [clip(f"exit={e.get('ExitCode')} {str(e.get('Output', '')).strip()}", 200) for e in log[-3:]]
 
 
 def _epoch(text: str | None) -> float | None:
@@ -371,8 +373,11 @@ def _how(st: dict[str, Any], running: bool, restarting: bool, uptime: float | No
             history.append(states.history_line(last, word, by))
         since = states.clock(_epoch(st.get("StartedAt")))
         if (st.get("Health") or {}).get("Status") == "starting":
-            after = f" after it {states.exit_state(last)[1]}" if last is not None else ""
-            return states.STARTING, f"started at {since}{after}, not yet past its healthcheck", history
+            if last is not None:
+                # Restarted after an exit, not serving yet: the exit is this incident.
+                word, text = states.exit_state(last)
+                return word, (f"{text}; restarted at {since}, not yet past its healthcheck"), []
+            return states.STARTING, f"started at {since}, not yet past its healthcheck", history
         return states.RUNNING, f"running since {since}", history
     if last is None:
         return states.EXITED, f"not running (status '{st.get('Status')}'), no exit recorded", []
@@ -385,7 +390,7 @@ def _log_lines(text: str, started: float | None) -> list[LogLine]:
     out = []
     for raw in text.splitlines():
         stamp, sep, rest = raw.partition(" ")
-        when = _epoch(stamp) if sep and stamp[:1].isdigit() else None
+        when = _epoch(stamp) if sep and "T" in stamp and stamp[:1].isdigit() else None
         body = rest if when is not None else raw
         run = UNKNOWN if when is None or started is None else \
             CURRENT if when >= started - 0.5 else EARLIER

@@ -20,9 +20,11 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from servicedown import states
 from servicedown.backends.command import BackendError, CommandResult
 from servicedown.backends.kube import ApiError, KubeBackend
 from servicedown.config import Settings
+from servicedown.redact import clip, redact
 from servicedown.secrets import REQUIRED, SECRET_REF
 from servicedown.targets.base import (
     ABSENT,
@@ -63,6 +65,11 @@ MAX_LISTED = 3  # not-ready pods named in the one-line status
 STARTUP_LOG_BYTES = 256 * 1024  # the start of a run, where the engine validates its settings
 
 
+
+def _segment(value: str) -> str:
+    """One segment of an API path: a "/" in a name never makes it another path."""
+    return quote(value, safe="")
+
 class KubernetesTarget(Target):
     kind = "kubernetes"
 
@@ -77,7 +84,7 @@ class KubernetesTarget(Target):
     # --- plumbing -------------------------------------------------------------------
     def describe(self) -> str:
         s = self.settings
-        where = f" on {self.backend.server}" if self.backend.server else ""
+        where = f" on {redact(self.backend.server)}" if self.backend.server else ""
         return (f"kubernetes deployment '{s.deployment}', pods -l {s.selector} "
                 f"in namespace '{s.namespace}'{where}")
 
@@ -110,7 +117,7 @@ class KubernetesTarget(Target):
     def _check_namespace(self) -> None:
         ns = self.settings.namespace
         try:
-            self.backend.request("GET", f"/api/v1/namespaces/{quote(ns)}")
+            self.backend.request("GET", f"/api/v1/namespaces/{_segment(ns)}")
             return
         except ApiError as exc:
             if exc.status == 404:
@@ -121,7 +128,7 @@ class KubernetesTarget(Target):
         # Namespace-scoped credentials may not read the namespace object: listing pods there
         # tells both whether we may read it and (with a 403) what is missing.
         try:
-            self.backend.request("GET", f"/api/v1/namespaces/{quote(ns)}/pods", {"limit": 1})
+            self.backend.request("GET", f"/api/v1/namespaces/{_segment(ns)}/pods", {"limit": 1})
         except ApiError as exc:
             if exc.status in (401, 403):
                 raise self.backend.forbidden(exc) from None
@@ -137,12 +144,12 @@ class KubernetesTarget(Target):
 
     @property
     def _ns_path(self) -> str:
-        return f"/api/v1/namespaces/{quote(self.settings.namespace)}"
+        return f"/api/v1/namespaces/{_segment(self.settings.namespace)}"
 
     @property
     def _deployment_path(self) -> str:
-        return (f"/apis/apps/v1/namespaces/{quote(self.settings.namespace)}/deployments/"
-                f"{quote(self.settings.deployment)}")
+        return (f"/apis/apps/v1/namespaces/{_segment(self.settings.namespace)}/deployments/"
+                f"{_segment(self.settings.deployment)}")
 
     def _pods(self) -> list[dict]:
         try:
@@ -166,7 +173,7 @@ class KubernetesTarget(Target):
         """The namespace's deployments and their selectors, for a message."""
         try:
             items = self._get("/apis/apps/v1/namespaces/"
-                              f"{quote(self.settings.namespace)}/deployments").get("items") or []
+                              f"{_segment(self.settings.namespace)}/deployments").get("items") or []
         except BackendError:
             return ""
         return ", ".join(f"{(d.get('metadata') or {}).get('name')} "
@@ -205,7 +212,8 @@ class KubernetesTarget(Target):
             how, detail_text, _ = pods_state([], [], raw_events, dep)
             return ServiceState(exists=False, status="missing", how=how, how_detail=detail_text,
                                 serving=0, replicas=((dep or {}).get("spec") or {}).get("replicas"),
-                                detail={"problem": detail_text if dep else self.missing_message()})
+                                detail={"problem": detail_text if how == states.SCALED_TO_ZERO
+                                        else self.missing_message()})
         views = [view_pod(p) for p in live]
         events, ooms, dies = self._event_lines(live, raw_events, since)
         statuses = [cs for p in live for cs in container_statuses(p)]
@@ -293,7 +301,7 @@ class KubernetesTarget(Target):
             items = self._get(f"{self._ns_path}/events",
                               {"fieldSelector": "involvedObject.kind=Pod", "limit": 500}).get("items")
         except BackendError as exc:  # events enrich the state; their absence is not a failure
-            return [{"reason": "Unavailable", "message": str(exc)[:200]}]
+            return [{"reason": "Unavailable", "message": clip(exc, 200)}]
         return [ev for ev in items or [] if (ev.get("involvedObject") or {}).get("name") in names
                 and (ev.get("type") == "Warning" or ev.get("reason") == "Killing")]
 
@@ -341,24 +349,24 @@ class KubernetesTarget(Target):
             runs = [(True, EARLIER)] if had_previous and previous and not waiting_now else []
             runs.append((False, CURRENT))
             for prev, run in runs:
+                previous_run = prev or (had_previous and waiting_now)
                 try:
-                    text = self._request("GET", f"{self._ns_path}/pods/{quote(name)}/log",
+                    text = self._request("GET", f"{self._ns_path}/pods/{_segment(name)}/log",
                                          {"container": container, "timestamps": "true",
-                                          "previous": "true" if prev or (had_previous and waiting_now)
-                                          else None, **query},
+                                          "previous": "true" if previous_run else None, **query},
                                          accept="*/*").decode("utf-8", "replace")
                 except ApiError as exc:
                     # No kubelet answering (or the container never ran): say so, carry on.
-                    refused.append(f"pod/{name}{' (previous)' if prev else ''}: {exc}")
+                    refused.append(f"pod/{name}{' (previous)' if previous_run else ''}: {exc}")
                     continue
                 prefix = f"[pod/{name}/{container}] "
                 for raw in text.splitlines():
                     stamp, sep, rest = raw.partition(" ")
-                    when = parse_time(stamp) if sep and stamp[:1].isdigit() else None
+                    when = parse_time(stamp) if sep and "T" in stamp and stamp[:1].isdigit() else None
                     body = rest if when is not None else raw
                     out.append(LogLine(prefix + body, when.timestamp() if when else None, run))
         if not out and refused:
-            raise NotSupported("the cluster did not serve the pods' logs: " + "; ".join(refused)[:600])
+            raise NotSupported("the cluster did not serve the pods' logs: " + clip("; ".join(refused), 600))
         return out
 
     def environment(self) -> dict[str, str] | None:
@@ -439,7 +447,7 @@ class KubernetesTarget(Target):
 
     def _configmap(self, name: str) -> dict[str, str]:
         try:
-            return dict(self._get(f"{self._ns_path}/configmaps/{quote(name)}").get("data") or {})
+            return dict(self._get(f"{self._ns_path}/configmaps/{_segment(name)}").get("data") or {})
         except BackendError:
             return {}
 
@@ -451,8 +459,14 @@ class KubernetesTarget(Target):
             return None
         pods.sort(key=lambda p: not pod_ready(p))
         pod = pods[0]
-        return self.backend.exec(self.settings.namespace, (pod.get("metadata") or {}).get("name", ""),
-                                 engine_container_name(pod.get("spec") or {}), argv, timeout)
+        name = (pod.get("metadata") or {}).get("name", "")
+        res = self.backend.exec(self.settings.namespace, name,
+                                engine_container_name(pod.get("spec") or {}), argv, timeout)
+        if res is None:
+            raise NotSupported(f"the cluster did not allow an exec into pod {name} (no kubelet "
+                               "answering, or no pods/exec permission): commands on the engine's "
+                               "side cannot run")
+        return res
 
     def restart_command(self) -> str:
         return f"kubectl rollout restart deployment/{self.settings.deployment} -n {self.settings.namespace}"

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from servicedown import states
+from servicedown.redact import clip
 from servicedown.states import Exit
 
 STOP_TO_DIE_S = 40.0  # the kubelet's SIGTERM, the 30 s grace period, then the exit
@@ -96,7 +97,7 @@ def view_pod(pod: dict) -> PodView:
     for cs in statuses:
         w = waiting(cs)
         if w and w.get("reason"):
-            msg = f": {w['message'][:200]}" if w.get("message") else ""
+            msg = f": {clip(w['message'], 200)}" if w.get("message") else ""
             waits.append(f"{cs.get('name')}: {w['reason']}{msg}")
             if w["reason"] in BAD_WAITING or word in ("Pending", "Running"):
                 word = w["reason"]
@@ -180,7 +181,7 @@ def event_line(ev: dict) -> tuple[datetime | None, str]:
             or parse_time((ev.get("metadata") or {}).get("creationTimestamp")))
     obj = ev.get("involvedObject") or {}
     count = ev.get("count") or ((ev.get("series") or {}).get("count")) or 1
-    message = " ".join(str(ev.get("message") or "").split())[:240]
+    message = clip(" ".join(str(ev.get("message") or "").split()), 240)
     times = f" (x{count})" if count and int(count) > 1 else ""
     if ev.get("reason") == "Killing":
         return when, f"{clock(when)} kill signal=15 pod/{obj.get('name')}: {message}{times}"
@@ -280,17 +281,17 @@ def _why_not(v: PodView, pods: list[dict], events: list[dict], full: bool = Fals
         said = f": {probe[-1]}" if probe else ""
         return f"pod {v.name} running but not ready{said}"
     if word == states.IMAGE_PULL:
-        return f"pod {v.name} cannot pull its image ({'; '.join(v.waiting)[:300]})"
+        return f"pod {v.name} cannot pull its image ({clip('; '.join(v.waiting), 300)})"
     cs = engine_status(pod) or {}
     term = latest_termination(cs) or {}
     last = ""
     if term:
         last = (f", last exit: {term.get('reason') or 'Error'} (exit code {term.get('exitCode')}) "
                 f"at {clock(parse_time(term.get('finishedAt')))}")
-    detail = f" ({'; '.join(v.waiting)[:240]})" if v.waiting and full else ""
+    detail = f" ({clip('; '.join(v.waiting), 240)})" if v.waiting and full else ""
     return f"pod {v.name} {v.word}, {v.restarts} restart(s){last}{detail}"
 
 
 def _events_of(pod: str, events: list[dict], reason: str) -> list[str]:
-    return [" ".join(str(e.get("message") or "").split())[:300] for e in events
+    return [clip(" ".join(str(e.get("message") or "").split()), 300) for e in events
             if (e.get("involvedObject") or {}).get("name") == pod and e.get("reason") == reason]

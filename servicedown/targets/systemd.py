@@ -16,8 +16,9 @@ from typing import Any
 from servicedown.backends.command import BackendError, CommandResult
 from servicedown.backends.host import HostBackend
 from servicedown.config import Settings
+from servicedown.redact import clip
 from servicedown.targets import systemd_read as read
-from servicedown.targets.base import LogLine, ServiceState, Target, TargetError
+from servicedown.targets.base import LogLine, ServiceState, Target, TargetError, head_result
 
 
 class SystemdTarget(Target):
@@ -31,7 +32,7 @@ class SystemdTarget(Target):
 
     # --- plumbing -------------------------------------------------------------------
     def describe(self) -> str:
-        return f"systemd unit '{self.unit_id}' on {self.settings.host}"
+        return f"systemd unit '{self.unit_id}' on {self.settings.shown_host}"
 
     def preflight(self) -> None:
         try:
@@ -39,11 +40,11 @@ class SystemdTarget(Target):
         except BackendError as exc:
             raise TargetError(str(exc)) from None
         if "no-systemctl" in found:
-            raise TargetError(f"host '{self.settings.host}' has no systemctl: it does not run "
+            raise TargetError(f"host '{self.settings.shown_host}' has no systemctl: it does not run "
                               "systemd; pick the target that matches how the service runs "
                               "(--target compose/kubernetes/url)")
         if "not-booted" in found:
-            raise TargetError(f"host '{self.settings.host}': System has not been booted with "
+            raise TargetError(f"host '{self.settings.shown_host}': System has not been booted with "
                               "systemd (PID 1 is not systemd), so there is no unit to ask; "
                               "point --host at the machine (or container) whose init is systemd")
 
@@ -55,15 +56,16 @@ class SystemdTarget(Target):
                                 secret_output)
 
     def _show(self, *props: str) -> dict[str, str]:
-        res = self._run(["systemctl", "show", self.unit, "-p", ",".join(props)])
+        # "--" before every value given by an operator: a unit or path is never an option.
+        res = self._run(["systemctl", "show", "-p", ",".join(props), "--", self.unit])
         if not res.ok:
             raise TargetError(f"systemctl show {self.unit} failed: "
-                              f"{(res.stderr or res.stdout).strip()[:200]}")
+                              f"{clip((res.stderr or res.stdout).strip(), 200)}")
         return read.props(res.stdout.splitlines())
 
     def missing_message(self) -> str:
         similar = self._similar_units()
-        where = f"on {self.settings.host}"
+        where = f"on {self.settings.shown_host}"
         if similar:
             return (f"systemd unit '{self.unit_id}' not found {where} (similar units: "
                     f"{', '.join(similar)}); check --unit")
@@ -91,8 +93,8 @@ class SystemdTarget(Target):
                                    ",".join(read.SHOW_PROPS)], self.settings.check_timeout_s + 10)
         answer = read.UnitAnswer.parse(res.stdout)
         if not answer.loaded:
-            raise TargetError(f"systemctl show {self.unit} failed on {self.settings.host}: "
-                              f"{' '.join(answer.raw_show or [res.stderr.strip()])[:200]}")
+            raise TargetError(f"systemctl show {self.unit} failed on {self.settings.shown_host}: "
+                              f"{clip(' '.join(answer.raw_show or [res.stderr.strip()]), 200)}")
         if not answer.exists:
             return ServiceState(exists=False, status="missing",
                                 detail={"problem": self.missing_message(), "unit": self.unit_id})
@@ -118,10 +120,11 @@ class SystemdTarget(Target):
         command = shlex.join(argv) + (f" | head -n {int(first)}" if first else "")
         if not self.backend.probed:
             self.preflight()
-        res = self.backend.run(command, self.settings.check_timeout_s + 5)
+        # The service's own lines may hold anything it printed, secrets included.
+        res = self.backend.run(command, self.settings.check_timeout_s + 5, secret_output=True)
         if not res.ok and not res.stdout:
-            raise TargetError(f"journalctl -u {self.unit} failed on {self.settings.host}: "
-                              f"{(res.stderr or res.stdout).strip()[:200]}")
+            raise TargetError(f"journalctl -u {self.unit} failed on {self.settings.shown_host}: "
+                              f"{clip((res.stderr or res.stdout).strip(), 200)}")
         return read.journal_lines(res.stdout, current)
 
     def environment(self) -> dict[str, str] | None:
@@ -132,8 +135,8 @@ class SystemdTarget(Target):
             res = self._run(["cat", f"/proc/{int(pid)}/environ"], secret_output=True)
             if res.ok and res.stdout:
                 return read.environ(res.stdout)
-        res = self._run(["systemctl", "show", self.unit, "-p", "Environment", "-p",
-                         "EnvironmentFiles"], secret_output=True)
+        res = self._run(["systemctl", "show", "-p", "Environment", "-p", "EnvironmentFiles",
+                         "--", self.unit], secret_output=True)
         env: dict[str, str] = {}
         files = []
         for line in res.stdout.splitlines():
@@ -143,7 +146,7 @@ class SystemdTarget(Target):
             elif key == "EnvironmentFiles" and value:
                 files.append(value.split(" (")[0].strip())  # "/path (ignore_errors=no)"
         for path in files:
-            got = self._run(["cat", path], secret_output=True)
+            got = self._run(["cat", "--", path], secret_output=True)
             if got.ok:
                 env.update(read.parse_env_file(got.stdout))  # files override Environment=
             elif "No such file" not in got.stderr:
@@ -170,10 +173,8 @@ class SystemdTarget(Target):
 
     def read_file(self, path: str, max_bytes: int) -> bytes | None:
         # A TLS key is a secret: its bytes must not reach testinfra's DEBUG log.
-        res = self._run(["head", "-c", str(max_bytes), path], 5, secret_output=True)
-        if not res.ok:
-            return None
-        return res.stdout.encode("utf-8", errors="surrogateescape")
+        return head_result(path, self._run(["head", "-c", str(max_bytes), "--", path], 5,
+                                           secret_output=True))
 
     def env_source(self, name: str) -> str:
         """A command on the host does not run with the unit's environment: read the running
@@ -187,12 +188,12 @@ class SystemdTarget(Target):
         return f"systemctl restart {self.unit}"
 
     def restart(self) -> str:
-        res = self._run(["systemctl", "restart", self.unit], 90)
+        res = self._run(["systemctl", "restart", "--", self.unit], 90)
         if not res.ok:
-            raise TargetError(f"'{self.restart_command()}' failed on {self.settings.host}: "
-                              f"{(res.stderr or res.stdout).strip()[:200]}; "
+            raise TargetError(f"'{self.restart_command()}' failed on {self.settings.shown_host}: "
+                              f"{clip((res.stderr or res.stdout).strip(), 200)}; "
                               f"'journalctl -u {self.unit} -n 50' tells why")
-        return (f"restarted unit {self.unit_id} on {self.settings.host} "
+        return (f"restarted unit {self.unit_id} on {self.settings.shown_host} "
                 f"(same as: {self.restart_command()})")
 
     def fingerprint(self) -> dict[str, Any]:

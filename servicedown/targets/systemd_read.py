@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from servicedown import states
+from servicedown.redact import clip
 from servicedown.states import Exit
 from servicedown.targets.base import CURRENT, EARLIER, UNKNOWN, LogLine, ServiceState
 
@@ -343,7 +344,7 @@ def journal_events(lines: list[str], unit_id: str
         message = message.removeprefix(unit_id + ": ")
         if not any(w in message for w in EVENT_WORDS):
             continue
-        events.append((when, message[:200]))
+        events.append((when, clip(message, 200)))
         m = EXIT_RE.search(message)
         if m:
             how, status, name = m.group(1), int(m.group(2)), m.group(3) or ""
@@ -372,7 +373,7 @@ def kernel_oom_kills(lines: list[str], clock: tuple[float, float] | None, p: dic
     found = []
     for line in lines:
         if line.startswith("!"):
-            note = (f"dmesg unreadable ({line[1:].strip()[:120]}); kernel OOM lines only "
+            note = (f"dmesg unreadable ({clip(line[1:].strip(), 120)}); kernel OOM lines only "
                     "from journalctl -k, if it keeps them")
             continue
         m = OOM_RE.search(line)

@@ -14,7 +14,7 @@ class UrlTarget(Target):
     kind = "url"
 
     def describe(self) -> str:
-        return f"url {self.settings.base}"
+        return f"url {self.settings.shown_base}"
 
     def state(self) -> ServiceState:
         raise NotSupported("a url target has no platform state; use --target compose|systemd|kubernetes")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from servicedown.ports import free_port
 from tests.kubernetes import cluster
 from tests.support import run
 
@@ -51,7 +52,7 @@ def engine_cluster(k8s_api: cluster.Api, kubelet: cluster.KubeletStandIn) -> dic
     -> the secret values (to prove they are never shown)."""
     values = cluster.apply_manifests(k8s_api)
     cluster.register_node(k8s_api, cluster.NODE, kubelet.port)
-    cluster.register_node(k8s_api, cluster.NODE_DOWN, cluster.free_port())
+    cluster.register_node(k8s_api, cluster.NODE_DOWN, free_port())
     return values
 
 

@@ -9,6 +9,7 @@ import re
 import pytest
 
 from servicedown.config import Settings
+from servicedown.ports import free_port
 from servicedown.targets.kubernetes import RESTARTED_AT, KubernetesTarget
 from tests.kubernetes import cluster
 from tests.support import failed_checks, pytest_checks, top_cause
@@ -29,7 +30,7 @@ def _run(tmp_path, base_url: str, *extra: str, kubeconfig: str = str(cluster.KUB
 
 def _down_url() -> str:
     """The service's URL while it is down: nothing answers there."""
-    return f"http://127.0.0.1:{cluster.free_port()}"
+    return f"http://127.0.0.1:{free_port()}"
 
 
 def _outcomes(doc: dict) -> dict[str, str]:
@@ -241,7 +242,7 @@ def test_unreachable_api_is_one_clear_message(k8s_api, tmp_path):
     doc_text = cluster.KUBECONFIG.read_text()
     server = doc_text.split('server: "')[1].split('"')[0]
     dead = tmp_path / "kubeconfig"
-    dead.write_text(doc_text.replace(server, f"https://127.0.0.1:{cluster.free_port()}"))
+    dead.write_text(doc_text.replace(server, f"https://127.0.0.1:{free_port()}"))
     rc, doc, out = _run(tmp_path, _down_url(), kubeconfig=str(dead))
     assert rc == 1
     assert "cannot reach the Kubernetes API at https://127.0.0.1:" in out

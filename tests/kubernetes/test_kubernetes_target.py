@@ -10,8 +10,9 @@ import pytest
 
 from servicedown.backends.kube import USER_AGENT
 from servicedown.config import Settings
+from servicedown.ports import free_port
 from servicedown.secrets import SECRET_REF, is_secret_ref
-from servicedown.targets.base import NotSupported, TargetError
+from servicedown.targets.base import NotPresent, NotSupported, TargetError
 from servicedown.targets.kubernetes import RESTARTED_AT, KubernetesTarget
 from tests.kubernetes import cluster
 
@@ -53,7 +54,10 @@ def test_crash_loop_after_oom(api: cluster.Api, target: KubernetesTarget) -> Non
     st = target.state()
     bad = pods[0]["metadata"]["name"]
     assert st.running  # two replicas still serve
-    assert st.restarting and st.health == "unhealthy"
+    # One pod loops while the others serve: partly serving, the failing pod named; the service
+    # as a whole is not restarting.
+    assert not st.restarting and st.health == "unhealthy"
+    assert st.how == "partial" and bad in st.how_detail and (st.serving, st.replicas) == (2, 3)
     assert st.status == f"2/3 ready; pod {bad} CrashLoopBackOff", st.status
     assert st.oom_killed is True and st.oom_events == 1 and st.die_events == 1
     assert st.exit_code == 137 and st.result == "OOMKilled"
@@ -132,7 +136,7 @@ def test_no_matching_pod_names_the_deployments(api: cluster.Api) -> None:
     problem = st.detail["problem"]
     assert "no pod matches -l app=qbitel-engin in namespace 'qbitel'" in problem
     assert "qbitel-engine [app=qbitel-engine]" in problem, problem
-    with pytest.raises(TargetError, match="no pod matches"):
+    with pytest.raises(NotPresent, match="does not exist"):
         t.logs(10)
     t.close()
 
@@ -151,9 +155,12 @@ def test_logs_previous_run_then_current(api: cluster.Api, target: KubernetesTarg
     kubelet.logs[(name, False)] = cluster.STARTED_LOG
     lines = target.logs(5)
     prefix = f"[pod/{name}/ai-engine] "
-    assert all(line.startswith(prefix) for line in lines), lines
-    assert [line.removeprefix(prefix) for line in lines] == \
+    assert all(line.text.startswith(prefix) for line in lines), lines
+    assert [line.text.removeprefix(prefix) for line in lines] == \
         cluster.CRASHED_LOG.splitlines()[-5:] + cluster.STARTED_LOG.splitlines()
+    # The previous container's lines are an earlier run; the current one's are this run.
+    current = len(cluster.STARTED_LOG.splitlines())
+    assert [line.run for line in lines] == ["earlier"] * 5 + ["current"] * current
     asked = sorted(kubelet.requests)
     assert any("previous=true" in r and "tailLines=5" in r for r in asked), asked
     assert any("previous" not in r for r in asked), asked
@@ -178,11 +185,14 @@ def test_logs_without_a_kubelet_are_not_served(api: cluster.Api, target: Kuberne
     assert target.run_in_service(["true"], timeout=3) is None  # nothing is running
 
 
-def test_exec_refused_is_none(api: cluster.Api, target: KubernetesTarget) -> None:
-    """A running container, but the kubelet refuses exec (the stand-in serves only logs)."""
+def test_exec_refused_is_a_question_this_target_cannot_answer(api: cluster.Api,
+                                                               target: KubernetesTarget) -> None:
+    """A running container, but the kubelet refuses exec (the stand-in serves only logs): not
+    "the engine is not running", which would be a false reason."""
     for pod in cluster.create_pods(api, 1):
         api.patch_status(pod["metadata"]["name"], cluster.healthy(pod))
-    assert target.run_in_service(["true"], timeout=3) is None
+    with pytest.raises(NotSupported, match="did not allow an exec"):
+        target.run_in_service(["true"], timeout=3)
 
 
 def test_restart_stamps_the_template(api: cluster.Api, target: KubernetesTarget) -> None:
@@ -214,7 +224,7 @@ def test_forbidden_credentials(api: cluster.Api) -> None:
 def test_unreachable_api_and_missing_kubeconfig(k8s_api: cluster.Api, tmp_path) -> None:
     doc = cluster.KUBECONFIG.read_text()
     dead = tmp_path / "kubeconfig"
-    port = cluster.free_port()
+    port = free_port()
     dead.write_text(doc.replace(doc.split('server: "')[1].split('"')[0], f"https://127.0.0.1:{port}"))
     t = KubernetesTarget(Settings(target="kubernetes", kubeconfig=str(dead)))
     with pytest.raises(TargetError, match=f"cannot reach the Kubernetes API at https://127.0.0.1:{port}"):

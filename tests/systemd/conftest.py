@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 
@@ -9,7 +10,7 @@ import pytest
 
 from tests.support import ROOT, run
 
-HOST = "docker://qbitel-systemd"
+HOST = "docker://" + os.environ.get("QBITEL_SYSTEMD_NAME", "qbitel-systemd")
 SCRIPTS = ROOT / "scripts"
 
 

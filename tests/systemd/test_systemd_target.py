@@ -97,7 +97,11 @@ def test_healthy_state(target: SystemdTarget) -> None:
 def test_logs_hold_the_validation_verdict(target: SystemdTarget) -> None:
     lines = target.logs(100)
     assert 0 < len(lines) <= 100
-    assert any("VALIDATION PASSED" in line for line in lines), lines[-10:]
+    assert any("VALIDATION PASSED" in line.text for line in lines), lines[-10:]
+    # The journal says when, and which invocation of the unit each line belongs to.
+    assert all(line.time is not None for line in lines)
+    assert any(line.run == "current" for line in lines)
+    assert any("VALIDATION PASSED" in line.text for line in target.startup_logs(100))
 
 
 def test_environment_has_the_secrets_and_never_logs_them(

@@ -59,7 +59,8 @@ def test_stopped_unit_is_down(systemd_host, tmp_path):
         assert rc == 1
         assert doc["verdict"] == "down"
         assert {"running.state", "health.endpoint"} <= failed_checks(doc), out
-        assert doc["causes"][0]["id"] == "crash", doc["causes"]
+        assert doc["causes"][0]["id"] == "stopped", doc["causes"]
+        assert "systemctl stop" in doc["state"]
     finally:
         run(["docker", "exec", "qbitel-systemd", "systemctl", "start", "qbitel"], timeout=60)
         wait_for(_unit_active, 60, what="qbitel.service active again")

@@ -29,6 +29,7 @@ def iso(t: float) -> str:
     (Exit(T0, 1, ran_s=0.4), states.FAILED_AT_START),
     (Exit(T0, 1, ran_s=600), states.CRASHED),
     (Exit(T0, 137, ran_s=600), states.CRASHED),  # SIGKILL nobody asked for, not the OOM killer
+    (Exit(T0, 137, ran_s=0.5), states.CRASHED),  # killed early is still killed, not a failed start
     (Exit(T0, 0, ran_s=600), states.EXITED),
     (Exit(T0, 143, ran_s=600), states.EXITED),
 ])
@@ -267,3 +268,13 @@ def test_a_kubelet_kill_before_an_exit_is_a_request():
     e = kubernetes_pods.pod_exit({}, term, killed)
     assert e.requested and states.exit_state(e)[0] == states.KILLED
     assert not kubernetes_pods.pod_exit({}, term, []).requested
+
+
+def test_restarted_after_a_crash_and_not_serving_yet_is_the_crash():
+    d = doc(status="running", running=True, health="starting")
+    exits = compose._exits(timeline(ev("start", T0 - 300), ev("die", T0 - 2, exitCode="137"),
+                                    ev("start", T0 - 1)), [], d, True)
+    how, detail, history = compose._how(d["State"], True, False, 1.0, exits, d)
+    assert how == states.CRASHED and "not yet past its healthcheck" in detail and not history
+    fresh = doc(status="running", running=True, health="starting")
+    assert compose._how(fresh["State"], True, False, 1.0, [], fresh)[0] == states.STARTING

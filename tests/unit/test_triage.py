@@ -681,3 +681,12 @@ def test_not_applicable_skips_are_not_unchecked_areas():
 def test_the_state_line_says_when_the_process_lives_but_its_port_is_dead():
     t = triage(run(**STATES["port-dead"]))
     assert "its port is dead" in t.state
+
+
+def test_a_loop_of_crashes_the_platform_recorded_is_a_crash():
+    r = run(running__state=state("crash-looping", "crash-looping: 3 exit(s) in the event window, "
+                                                  "restart policy 'unless-stopped'; last: crashed at "
+                                                  "20:07:01: exit code 137 (SIGKILL) (killed, not by "
+                                                  "the OOM killer, and no stop or kill was requested)"))
+    assert top(r) == "crash"
+    assert top(run(**STATES["crash-loop"])) == "crash-loop"  # a loop that says nothing of why
