@@ -7,7 +7,7 @@ export PYTHONPATH := $(CURDIR)
 REPORTS := reports
 
 .PHONY: help bootstrap images stack-up stack-down stack-status checks demo report test unit \
-        test-stack chaos load load-distributed load-fault bench lint coverage systemd-up systemd-down clean
+        test-stack chaos load load-distributed load-fault bench figures lint coverage systemd-up systemd-down clean
 
 help:
 	@echo "make demo        reference stack up, then pytest checks/ against it, reports under reports/"
@@ -15,7 +15,8 @@ help:
 	@echo "make stack-up    start the reference Compose stack and wait until healthy"
 	@echo "make stack-down  remove the reference stack"
 	@echo "make checks      pytest checks/ against the running stack"
-	@echo "make bench       benchmark scripts (figures printed side by side)"
+	@echo "make bench       benchmark scripts: figures printed and written to reports/bench.json"
+	@echo "make figures     the README's figures table from reports/bench.json"
 	@echo "make load        headless load run against the stack with pass/fail gates, results under reports/"
 	@echo "make load-distributed  the same with a Locust master and one worker process per core"
 	@echo "make load-fault  load while a database fault comes and goes (private stack): budget, recovery"
@@ -103,11 +104,15 @@ load-distributed: stack-up
 load-fault: bootstrap
 	$(PY) -m loadtests.run_load fault --reports-dir $(REPORTS) $(LOAD_ARGS)
 
-test: bootstrap
+test:
 	@scripts/run-tests.sh
 
 bench: bootstrap
 	@scripts/bench.sh
+
+figures:
+	@scripts/bootstrap.sh venv
+	$(PY) -m bench.render
 
 # The incident corpus (tests/data/incidents): each scenario set up for real on a throwaway stack
 # (and a private systemd host and API server), recorded, reverted. CORPUS_ARGS narrows it.

@@ -14,7 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import ROOT, row, section
+from bench import common
+from bench.common import ROOT, failed, record, section
 
 HEAD = "# Runbook\n\n## Diagnosis\n\n### 1. Check it\n\n"
 # Inlines that make a backtracking regex rescan the rest of the line from every position.
@@ -52,7 +53,9 @@ def runbook_2mb(unit: str) -> str:
     return HEAD + line * count
 
 
-def timed_read(text: str, timeout: float) -> str:
+def timed_read(key: str, label: str, text: str, timeout: float) -> None:
+    """Record the time to read `text`; a read that fails or overruns its bound is a failed
+    benchmark, not a time."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "runbook.md"
         path.write_text(text, encoding="utf-8")
@@ -64,14 +67,17 @@ def timed_read(text: str, timeout: float) -> str:
                                text=True, timeout=timeout, cwd=ROOT,
                                env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
         except subprocess.TimeoutExpired:
-            return f"did not finish in {timeout:.0f}s"
+            failed(key, label, f"did not finish in {timeout:.0f}s")
+            return
         took = time.perf_counter() - start
         if p.returncode != 0:
-            return f"{took:.2f}s, exit {p.returncode}: {p.stderr.strip().splitlines()[-1][:80]}"
-        return f"{took:.2f}s"
+            last = (p.stderr.strip().splitlines() or ["no output"])[-1][:80]
+            failed(key, label, f"exit {p.returncode}: {last}")
+            return
+        record(key, label, f"{took:.2f} s", seconds=round(took, 3))
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="bench_runbook")
     ap.add_argument("--repeats", type=int, action="append", help="repeats per case (default 8000)")
     ap.add_argument("--timeout", type=float, default=60.0, help="bound per case, seconds")
@@ -79,24 +85,30 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv if argv is not None else [])
     section("runbook reader on repeated inlines (time to read, subprocess start included)")
     for n in args.repeats or [8000]:
-        for name, unit in UNITS.items():
+        for i, (name, unit) in enumerate(UNITS.items()):
             text = runbook(unit, n)
-            row(f"{name} x {n} ({len(text) // 1000} KB)", timed_read(text, args.timeout))
+            timed_read(f"runbook.inline{i}_x{n}", f"{name} x {n} ({len(text) // 1000} KB)", text,
+                       args.timeout)
     if not args.no_2mb:
-        for name, unit in STRUCTURES.items():
-            head = HEAD if "cause" not in name else "# R\n\n## Common Causes\n\n1. **Disk**\n"
-            from servicedown.runbook.reader import MAX_BYTES
+        from servicedown.runbook.reader import MAX_BYTES
 
+        for i, (name, unit) in enumerate(STRUCTURES.items()):
+            head = HEAD if "cause" not in name else "# R\n\n## Common Causes\n\n1. **Disk**\n"
             text = head + unit * ((MAX_BYTES - len(head)) // len(unit.encode()))
-            row(f"{name} up to the limit ({len(text.encode()) // 1000} KB)",
-                timed_read(text, args.timeout))
+            timed_read(f"runbook.structure{i}_limit", f"{name} up to the limit "
+                       f"({len(text.encode()) // 1000} KB)", text, args.timeout)
         padded = "# R\n\n## Diagnosis " + " " * 1_900_000 + "x\n\n### 1. a\n\n```\nls\n```\n"
-        row("a heading padded with 1.9 MB of spaces", timed_read(padded, args.timeout))
-        for name, unit in UNITS.items():
+        timed_read("runbook.padded_heading", "a heading padded with 1.9 MB of spaces", padded,
+                   args.timeout)
+        for i, (name, unit) in enumerate(UNITS.items()):
             text = runbook_2mb(unit)
-            row(f"{name} up to the limit ({len(text.encode()) // 1000} KB)",
-                timed_read(text, args.timeout))
+            timed_read(f"runbook.inline{i}_limit", f"{name} up to the limit "
+                       f"({len(text.encode()) // 1000} KB)", text, args.timeout)
+    bad = [f.key for f in common.FIGURES if f.status == "failed"]
+    if bad:
+        print(f"{len(bad)} case(s) FAILED: {', '.join(bad)}", file=sys.stderr)
+    return 1 if bad else 0
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(main(sys.argv[1:]))

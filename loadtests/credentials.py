@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import os
 
-from servicedown.diagnosis.http import without_credentials
+from servicedown.backends.http import without_credentials
 
 AUTH_ENV = "SERVICEDOWN_LOAD_AUTH"  # user:password
 

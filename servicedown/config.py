@@ -6,8 +6,9 @@ shells can set a deployment once and run plain `pytest checks/`.
 
 from __future__ import annotations
 
+import math
 import os
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -18,7 +19,43 @@ TARGET_KINDS = ("compose", "systemd", "kubernetes", "url")
 
 
 class SettingsError(ValueError):
-    """A setting that cannot work; the message says which and what to do."""
+    """Settings that cannot work; one line per bad value, each saying which and what to do."""
+
+    def __init__(self, *problems: str) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = list(problems)
+
+
+@dataclass(frozen=True)
+class Range:
+    """What a numeric setting may be: finite, within [low, high] (low excluded if open)."""
+
+    what: str  # the one line a user reads: what the value must be, with an example
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+
+    def admits(self, value: float) -> bool:
+        if not math.isfinite(value):
+            return False
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return self.high is None or value <= self.high
+
+
+# The range rules, by meaning; each field below names its rule next to its default.
+RATIO = Range("a ratio between 0 and 1 (e.g. 0.9 for 90 %)", 0, 1, low_open=True)
+SECONDS = Range("a number of seconds above 0, at most 86400 (e.g. 5)", 0, 86_400, low_open=True)
+WHOLE_SECONDS = Range("a whole number of seconds from 1 to 31536000 (e.g. 600)", 1, 31_536_000)
+PORT = Range("a port number from 1 to 65535 (e.g. 5432)", 1, 65_535)
+LINES = Range("a whole number of lines from 1 to 1000000 (e.g. 100)", 1, 1_000_000)
+DAYS = Range("a whole number of days from 0 to 36500 (e.g. 14)", 0, 36_500)
+BOOL = "true or false (also 1/0, yes/no, on/off)"
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _rule(default: Any, rule: Range) -> Any:
+    return field(default=default, metadata={"range": rule})
 
 
 @dataclass(frozen=True)
@@ -42,20 +79,20 @@ class Settings:
     db_user: str = ""
     db_name: str = ""
     db_host: str = ""  # checker's own connection (url target); empty = from the service's env
-    db_port: int = 5432
+    db_port: int = _rule(5432, PORT)
     # Budgets and thresholds
-    log_lines: int = 100
-    http_timeout_s: float = 5.0
-    latency_budget_s: float = 1.0
-    check_timeout_s: float = 7.0
-    cpu_sample_s: float = 0.5
-    cpu_threshold: float = 0.90
-    memory_threshold: float = 0.90
-    disk_threshold: float = 0.95
-    fd_threshold: float = 0.90
-    connections_threshold: float = 0.90
-    event_window_s: int = 600
-    tls_warn_days: int = 14
+    log_lines: int = _rule(100, LINES)
+    http_timeout_s: float = _rule(5.0, SECONDS)
+    latency_budget_s: float = _rule(1.0, SECONDS)
+    check_timeout_s: float = _rule(7.0, SECONDS)
+    cpu_sample_s: float = _rule(0.5, SECONDS)
+    cpu_threshold: float = _rule(0.90, RATIO)
+    memory_threshold: float = _rule(0.90, RATIO)
+    disk_threshold: float = _rule(0.95, RATIO)
+    fd_threshold: float = _rule(0.90, RATIO)
+    connections_threshold: float = _rule(0.90, RATIO)
+    event_window_s: int = _rule(600, WHOLE_SECONDS)
+    tls_warn_days: int = _rule(14, DAYS)
     tls_cert_file: str = ""  # empty = TLS_CERT_FILE from the service's env
     tls_key_file: str = ""
     data_dir: str = ""  # empty = the engine's own QBITEL_DATA_DIR, else /var/lib/qbitel
@@ -77,10 +114,13 @@ class Settings:
             _ = parts.port
         except ValueError as exc:
             raise SettingsError(f"--base-url '{redact(self.base_url)}': {exc}") from None
-        if self.log_lines < 1:
-            raise SettingsError("--log-lines must be at least 1")
-        for problem in names.problems(self):
-            raise SettingsError(problem)
+        # Values given directly (not through from_sources) are held to the same rules.
+        problems = [problem(f"{flag(f.name)} {getattr(self, f.name)}", f.metadata["range"],
+                            getattr(self, f.name), whole=type(f.default) is int)
+                    for f in fields(self) if "range" in f.metadata]
+        problems = [p for p in problems if p] + list(names.problems(self))
+        if problems:
+            raise SettingsError(*problems)
 
     @property
     def base(self) -> str:
@@ -117,31 +157,66 @@ def env_name(name: str) -> str:
     return "SERVICEDOWN_" + name.upper()
 
 
-def coerce(name: str, kind: type, raw: Any) -> Any:
-    if raw is None or isinstance(raw, kind):
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def range_of(name: str) -> Range | None:
+    return next((f.metadata.get("range") for f in fields(Settings) if f.name == name), None)
+
+
+def problem(label: str, rule: Range, value: Any, whole: bool = False) -> str:
+    """The one line saying what is wrong with a value, or "" when it is in range."""
+    number = int if whole else int | float
+    if isinstance(value, bool) or not isinstance(value, number) or not rule.admits(value):
+        return f"{label}: {rule.what}"
+    return ""
+
+
+def coerce(name: str, kind: type, raw: Any, label: str | None = None) -> Any:
+    """The typed value of one raw setting, in range; else SettingsError naming `label`
+    (how the user gave it: `--log-lines 0` or `SERVICEDOWN_LOG_LINES=0`)."""
+    if raw is None:
         return raw
     text = str(raw).strip()
+    label = label or f"{flag(name)} {text}"
+    if kind is bool:
+        if isinstance(raw, bool):
+            return raw
+        if text.lower() not in _TRUE + _FALSE:
+            raise SettingsError(f"{label}: {BOOL}")
+        return text.lower() in _TRUE
+    if kind is str:
+        return text
+    rule = range_of(name)
     try:
-        if kind is bool:
-            return text.lower() in ("1", "true", "yes", "on")
-        if kind is int:
-            return int(text)
-        if kind is float:
-            return float(text)
+        # An int setting takes whole numbers only: "1.5" lines is a mistake, not 1 line.
+        value = kind(text) if not isinstance(raw, kind) or isinstance(raw, bool) else raw
     except ValueError:
-        raise SettingsError(f"{name}: '{text}' is not a valid {kind.__name__}") from None
-    return text
+        what = rule.what if rule else f"a valid {kind.__name__}"
+        raise SettingsError(f"{label}: {what}") from None
+    if rule is not None and (msg := problem(label, rule, value, whole=kind is int)):
+        raise SettingsError(msg)
+    return value
 
 
 def from_sources(cli: dict[str, Any] | None = None, environ: dict[str, str] | None = None) -> Settings:
-    """Settings from CLI values (None = not given), then SERVICEDOWN_* variables, then defaults."""
+    """Settings from CLI values (None = not given), then SERVICEDOWN_* variables, then defaults.
+    Every bad value is reported, one line each, in one SettingsError."""
     cli = cli or {}
     environ = os.environ if environ is None else environ
     values: dict[str, Any] = {}
+    problems: list[str] = []
     for name, kind, _default in option_names():
-        raw = cli.get(name)
+        raw, label = cli.get(name), None
         if raw is None:
             raw = environ.get(env_name(name))
+            label = f"{env_name(name)}={str(raw).strip()}" if raw is not None else None
         if raw is not None and raw != "":
-            values[name] = coerce(name, kind, raw)
+            try:
+                values[name] = coerce(name, kind, raw, label)
+            except SettingsError as exc:
+                problems += exc.problems
+    if problems:
+        raise SettingsError(*problems)
     return Settings(**values)

@@ -49,10 +49,18 @@ def is_serving(status: int | None, body: Any) -> bool:
 def wait_healthy(base_url: str, timeout_s: float, *, http_timeout_s: float = 3.0,
                  verify: bool = False, interval_s: float = 0.5) -> tuple[bool, str]:
     """Poll `base_url`/health until it is healthy or the bound passes -> (healthy, last answer)."""
+    import time
+
     from servicedown import polling
-    from servicedown.diagnosis import http
+    from servicedown.backends import http
+
+    deadline = time.monotonic() + timeout_s
+
+    def probe() -> http.HttpAnswer:
+        # One probe never carries the wait past its own bound.
+        left = max(deadline - time.monotonic(), 0.1)
+        return http.get(client, base_url.rstrip("/") + "/health", min(http_timeout_s, left))
 
     with http.make_client(min(http_timeout_s, 3.0), verify) as client:
-        last = polling.until(lambda: http.get(client, base_url.rstrip("/") + "/health", http_timeout_s),
-                             timeout_s, interval_s, done=lambda a: is_healthy(a.status, a.body))
+        last = polling.until(probe, timeout_s, interval_s, done=lambda a: is_healthy(a.status, a.body))
     return is_healthy(last.status, last.body), last.summary()

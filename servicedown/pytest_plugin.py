@@ -56,7 +56,10 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
         if flag in taken:
             continue
         text = HELP.get(name, name.replace("_", " "))
-        text += f" [env {cfg.env_name(name)}; default {default!r}]"
+        rule = cfg.range_of(name)
+        text += f" ({rule.what})" if rule else ""
+        # argparse formats help with %: a literal one ("90 %") must be doubled.
+        text = (text + f" [env {cfg.env_name(name)}; default {default!r}]").replace("%", "%%")
         try:
             if kind is bool:
                 group.addoption(flag, action="store_const", const=True, default=None, dest=name,
@@ -78,7 +81,8 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         config.stash[_SETTINGS] = cfg.from_sources(cli)
     except cfg.SettingsError as exc:
-        raise pytest.UsageError(str(exc)) from None
+        # One argument per bad value: pytest prints each as its own "ERROR: ..." line.
+        raise pytest.UsageError(*exc.problems) from None
 
 
 def settings_of(config: pytest.Config) -> cfg.Settings:

@@ -46,11 +46,18 @@ def number(value: Any) -> float | None:
     return f if math.isfinite(f) else None
 
 
+# Times a page can draw: from 1970 to the year 3000 (beyond that, a date has no place on it).
+EPOCH_MAX = 32_503_680_000.0
+
+
 def epoch(value: Any) -> float | None:
-    """Epoch seconds from epoch seconds, epoch milliseconds or an ISO 8601 string."""
+    """Epoch seconds from epoch seconds, milli-, micro- or nanoseconds, or an ISO 8601 string;
+    None for anything that is not a time a page can draw."""
     f = number(value)
     if f is not None:
-        return f / 1000.0 if f > 1e11 else f
+        while f > EPOCH_MAX and f > 1e11:  # ms, then µs, then ns, written as seconds
+            f /= 1000.0
+        return f if 0 <= f <= EPOCH_MAX else None
     if not isinstance(value, str) or not value.strip():
         return None
     text = value.strip().replace("Z", "+00:00")
@@ -61,9 +68,10 @@ def epoch(value: Any) -> float | None:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)  # the project writes UTC everywhere
     try:
-        return dt.timestamp()
+        t = dt.timestamp()
     except (OverflowError, OSError, ValueError):
         return None
+    return t if 0 <= t <= EPOCH_MAX else None
 
 
 # --- the chaos journal -----------------------------------------------------------------------

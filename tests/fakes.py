@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from servicedown.backends.command import CommandResult
+from servicedown.backends.http import HttpAnswer
 from servicedown.config import Settings
 from servicedown.diagnosis.context import Context
-from servicedown.diagnosis.http import HttpAnswer
 from servicedown.diagnosis.runner import run_checks
 from servicedown.model import CheckResult
 from servicedown.targets.base import LogLine, ServiceState, Target

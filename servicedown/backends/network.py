@@ -13,7 +13,7 @@ import threading
 import time
 from typing import Any
 
-from servicedown.diagnosis import http
+from servicedown.backends import http
 from servicedown.probes import pgwire
 
 

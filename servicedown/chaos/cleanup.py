@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-LABEL = "servicedown.chaos"  # value: the run id
-LABEL_PID = "servicedown.chaos.pid"  # the process that owns the run
-LABEL_HOST = "servicedown.chaos.host"  # the host that process runs on
+from servicedown.chaos import owner
+
+LABEL = "servicedown.chaos"  # value: the run id; the owner's identity: owner.PREFIX + ...
 
 
 class NotOwned(RuntimeError):
@@ -29,9 +28,7 @@ class NotOwned(RuntimeError):
 
 def ensure_owned(obj: Any, run_id: str) -> Any:
     """Return the container (or network, volume) if this run created it, else raise."""
-    attrs = getattr(obj, "attrs", None) or {}
-    labels = (attrs.get("Config") or {}).get("Labels") or attrs.get("Labels") or {}
-    if labels.get(LABEL) != run_id:
+    if _labels(obj).get(LABEL) != run_id:
         name = getattr(obj, "name", "?")
         raise NotOwned(f"refusing to act on '{name}': it does not carry {LABEL}={run_id} "
                        "(chaos acts only on what its own run created)")
@@ -92,35 +89,39 @@ def remove_run(client: Any, run_id: str, errors: list[str] | None = None) -> Lef
     return leftovers(client, run_id)
 
 
-def sweep_orphans(client: Any, host: str) -> list[str]:
-    """Runs left behind by a chaos process on this host that no longer exists (killed hard,
-    so its own cleanup never ran). A run whose process is alive is never touched."""
-    runs: dict[str, str] = {}
-    for c in client.containers.list(all=True, filters=_filters(None)):
-        labels = c.labels or {}
-        if labels.get(LABEL_HOST) == host:
-            runs[labels.get(LABEL, "")] = labels.get(LABEL_PID, "")
-    for kind in (client.networks, client.volumes):
-        for item in kind.list(filters=_filters(None)):
-            labels = (item.attrs or {}).get("Labels") or {}
-            if labels.get(LABEL_HOST) == host:
-                runs.setdefault(labels.get(LABEL, ""), labels.get(LABEL_PID, ""))
-    swept = []
-    for run_id, pid in runs.items():
-        if run_id and pid.isdigit() and not _alive(int(pid)):
+@dataclass
+class Sweep:
+    swept: dict[str, str] = field(default_factory=dict)  # run id -> why its owner is dead
+    kept: dict[str, str] = field(default_factory=dict)  # run id -> why it was left alone
+
+
+def _labels(item: Any) -> dict[str, str]:
+    attrs = getattr(item, "attrs", None) or {}
+    return (attrs.get("Config") or {}).get("Labels") or attrs.get("Labels") or {}
+
+
+def sweep_orphans(client: Any, proc: owner.ProcView | None = None) -> Sweep:
+    """Remove the runs whose owner is proven dead (killed hard, so its own cleanup never ran).
+    A run whose owner is alive, or might be (another machine, a PID namespace out of sight,
+    labels of an older version), is never touched: see `owner.judge`."""
+    proc = proc or owner.LocalProc()
+    runs: dict[str, dict[str, str]] = {}
+    f = _filters(None)
+    for kind in (client.containers.list(all=True, filters=f), client.networks.list(filters=f),
+                 client.volumes.list(filters=f)):
+        for item in kind:
+            labels = _labels(item)
+            if labels.get(LABEL):
+                runs.setdefault(labels[LABEL], labels)
+    result = Sweep()
+    for run_id, labels in runs.items():
+        verdict = owner.judge(owner.Owner.from_labels(labels), proc)
+        if verdict.dead:
             remove_run(client, run_id)
-            swept.append(run_id)
-    return swept
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+            result.swept[run_id] = verdict.reason
+        else:
+            result.kept[run_id] = verdict.reason
+    return result
 
 
 @contextlib.contextmanager

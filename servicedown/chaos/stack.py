@@ -33,7 +33,8 @@ from servicedown import secrets as secret_rules
 from servicedown.backends.docker import DockerBackend
 from servicedown.chaos import cleanup
 from servicedown.chaos.certs import make_pair
-from servicedown.chaos.cleanup import LABEL, LABEL_HOST, LABEL_PID, Leftovers, ensure_owned
+from servicedown.chaos.cleanup import LABEL, Leftovers, ensure_owned
+from servicedown.chaos.owner import LocalProc, Owner
 from servicedown.chaos.toxics import Toxiproxy, ToxiproxyError
 from servicedown.config import Settings
 from servicedown.healthy import wait_healthy
@@ -145,7 +146,10 @@ class ChaosStack:
         self.config = config or StackConfig.from_env()
         self.run_id = f"sdchaos-{secrets.token_hex(5)}"
         self.host = socket.gethostname()
-        self.labels = {LABEL: self.run_id, LABEL_PID: str(os.getpid()), LABEL_HOST: self.host}
+        # Who owns this run, precisely enough that another run's sweep can tell whether this
+        # process is alive (see owner.py); without a full identity nobody else sweeps it.
+        me = LocalProc().me() or Owner("", "", os.getpid(), "", self.host)
+        self.labels = {LABEL: self.run_id, **me.labels()}
         self.progress = progress or (lambda line: log.warning("%s", line))
         self.client = docker.from_env(timeout=30)
         self.docker = DockerBackend(client=self.client)  # bounded commands in this run's containers
@@ -205,9 +209,9 @@ class ChaosStack:
 
     def up(self) -> ChaosStack:
         self._guard = cleanup.Guard(self.close)
-        swept = cleanup.sweep_orphans(self.client, self.host)
-        if swept:
-            self.progress(f"removed leftovers of dead chaos runs: {', '.join(swept)}")
+        sweep = cleanup.sweep_orphans(self.client)
+        for run_id, why in sweep.swept.items():
+            self.progress(f"removed the leftovers of chaos run {run_id}: {why}")
         start = time.monotonic()
         self.network = Network(docker_network_kw={"labels": dict(self.labels)})
         self.network.name = f"{self.run_id}-net"

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from servicedown import polling
-from servicedown.diagnosis.http import make_client
+from servicedown.backends.http import make_client
 from servicedown.records import PATH, ReadBack, read_back_outcome
 
 

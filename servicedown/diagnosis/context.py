@@ -7,9 +7,9 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from servicedown import secrets, states
+from servicedown.backends import http
 from servicedown.backends.network import NetworkBackend
 from servicedown.config import Settings
-from servicedown.diagnosis import http
 from servicedown.healthy import is_healthy
 from servicedown.probes import hostfacts, logscan
 from servicedown.redact import Redactor

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from servicedown.backends.http import HttpAnswer
 from servicedown.diagnosis.context import Context
-from servicedown.diagnosis.http import HttpAnswer
 from servicedown.diagnosis.registry import Finding, bad, check, not_applicable, ok, skip
 from servicedown.healthy import HEALTHY_WORDS, is_healthy
 from servicedown.healthy import status_word as _status_word

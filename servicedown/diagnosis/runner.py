@@ -54,10 +54,15 @@ def run_checks(settings: Settings, target: Target, only: Iterable[str] | None = 
     # Checks wait on shared facts (state, logs, HTTP), so each gets its own thread: the
     # slowest fact, not the sum, bounds the run.
     pool = cf.ThreadPoolExecutor(max_workers=max(len(specs), 1), thread_name_prefix="check")
-    futures = {spec.id: pool.submit(_one, spec, ctx) for spec in specs}
     bound = settings.check_timeout_s + settings.cpu_sample_s
-    cf.wait(futures.values(), timeout=bound)
-    pool.shutdown(wait=False, cancel_futures=True)
+    try:
+        futures = {spec.id: pool.submit(_one, spec, ctx) for spec in specs}
+        cf.wait(futures.values(), timeout=bound)
+    finally:
+        # Also on an interrupt. A thread being started when it comes (Thread.start() waits for
+        # it) runs unknown to the pool's books; only the shutdown's wake-up on the queue ends it,
+        # and without it the interpreter's exit would wait for that thread forever.
+        pool.shutdown(wait=False, cancel_futures=True)
     results = []
     for spec in specs:
         fut = futures[spec.id]

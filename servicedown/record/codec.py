@@ -15,7 +15,7 @@ import json
 from typing import Any
 
 from servicedown.backends.command import BackendError, CommandResult
-from servicedown.diagnosis.http import HttpAnswer
+from servicedown.backends.http import HttpAnswer
 
 TAG = "$type"
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from servicedown.redact import clip
 from servicedown.report import html, markdown, timeline
-from servicedown.report.load import load
+from servicedown.report.load import Inputs, load
 
 USAGE_ERROR = 2
 
@@ -41,13 +41,27 @@ def _write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        # "replace": a character no file can hold costs that character, not the page.
+        with os.fdopen(fd, "w", encoding="utf-8", errors="replace") as fh:
             fh.write(text)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def pages(reports: Path, generated: float) -> tuple[Inputs, str, str]:
+    """The page and the draft from whatever `reports` holds; never raises for what a file
+    holds: a bad file becomes a note that names it, a section that cannot be drawn says so."""
+    inp = load(reports)
+    try:
+        tl = timeline.build(inp)
+    except Exception as exc:
+        inp.note("timeline", "corrupt", f"the timeline could not be built: {type(exc).__name__}: "
+                                        f"{clip(exc, 200)}")
+        tl = timeline.Timeline()
+    return inp, html.render(inp, tl, generated), markdown.render(inp, tl, generated)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,11 +80,10 @@ def main(argv: list[str] | None = None) -> int:
         return USAGE_ERROR
 
     generated = time.time()
-    inp = load(reports)
-    tl = timeline.build(inp)
+    inp, page, draft = pages(reports, generated)
     try:
-        _write(out, html.render(inp, tl, generated))
-        _write(md, markdown.render(inp, tl, generated))
+        _write(out, page)
+        _write(md, draft)
     except OSError as exc:
         print(f"report: cannot write {exc.filename or out}: {exc.strerror or exc}", file=sys.stderr)
         return USAGE_ERROR

@@ -105,7 +105,36 @@ def _read_json(inp: Inputs, name: str, hint: str) -> Any:
                                   f"have been cut short; {hint}")
         return FAILED
     inp.read.append(name)
+    doc, bad_text = _valid_text(doc)
+    if bad_text:
+        inp.note(name, "partial", f"{name} holds text that is not valid Unicode (a lone surrogate); "
+                                  "it is shown with replacement characters")
     return mask(doc)
+
+
+def _valid_text(value: Any) -> tuple[Any, bool]:
+    """The value with every string (keys too) made valid Unicode: JSON's \\ud800 escape reads
+    as a lone surrogate, which no page can be written with. -> (value, whether any changed)."""
+    changed = False
+
+    def fix(v: Any) -> Any:
+        nonlocal changed
+        if isinstance(v, str):
+            good = v.encode("utf-8", "replace").decode("utf-8")
+            changed = changed or good != v
+            return good
+        if isinstance(v, dict):
+            return {fix(k): fix(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [fix(x) for x in v]
+        return v
+
+    return fix(value), changed
+
+
+def display_name(name: str) -> str:
+    """A file name as a page can show it: one that is not UTF-8 keeps its readable part."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 # --- triage ----------------------------------------------------------------------------------
@@ -340,23 +369,24 @@ _JUNIT_SUITE = re.compile(r"\.junit\.xml$|^junit.*\.xml$")
 
 def _junit(inp: Inputs) -> None:
     for path in sorted(inp.reports_dir.glob("*.xml")):
-        if not _JUNIT_SUITE.search(path.name):
+        name = display_name(path.name)
+        if not _JUNIT_SUITE.search(name):
             continue
         try:
             if path.stat().st_size > MAX_BYTES:
                 raise ValueError("too large")
             root = ET.parse(path).getroot()
         except (OSError, ET.ParseError, ValueError) as exc:
-            inp.note(path.name, "corrupt", f"{path.name} is not readable JUnit XML ({exc})")
+            inp.note(name, "corrupt", f"{name} is not readable JUnit XML ({display_name(str(exc))})")
             continue
         suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
         totals = [0, 0, 0, 0, 0.0]
         for s in suites:
             for i, key in enumerate(("tests", "failures", "errors", "skipped", "time")):
                 totals[i] += number(s.get(key)) or 0
-        inp.suites.append(Suite(path.name, int(totals[0]), int(totals[1]), int(totals[2]),
+        inp.suites.append(Suite(name, int(totals[0]), int(totals[1]), int(totals[2]),
                                 int(totals[3]), round(float(totals[4]), 2)))
-        inp.read.append(path.name)
+        inp.read.append(name)
 
 
 def load(reports_dir: Path) -> Inputs:

@@ -208,6 +208,11 @@ def render(inp: Inputs, tl: Timeline, generated: float) -> str:
         lines += ["> **Missing from the results:**"]
         lines += [f"> - {_runbook_text(n.text)}" for n in inp.notes]
         lines.append("")
-    for part in (_summary(inp), _impact(inp), _timeline(tl), _root_cause(inp), _action_items(inp)):
-        lines += part
+    for name, part in (("summary", _summary), ("impact", _impact), ("timeline", lambda _: _timeline(tl)),
+                       ("root cause", _root_cause), ("action items", _action_items)):
+        try:
+            lines += part(inp)
+        except Exception as exc:  # a bad result file costs one section, never the draft
+            lines += [f"> The {name} section could not be written: {type(exc).__name__}: "
+                      f"{inline(clip(exc, 200))}", ""]
     return "\n".join(lines).rstrip() + "\n"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -209,16 +210,26 @@ def unit_state(a: UnitAnswer, unit_id: str, window_s: int, now: float) -> Servic
     )
 
 
+def _unit_messages(lines: list[str], unit_id: str) -> Iterator[tuple[float, str]]:
+    """(time, message) of each journal line about the unit, its name prefix dropped."""
+    for line in lines:
+        entry = _journal_entry(line)
+        if entry is not None:
+            yield entry[0], entry[1].removeprefix(unit_id + ": ")
+
+
+def _exit_code(m: re.Match[str]) -> int:
+    """'Main process exited, code=killed, status=9/KILL' -> 137, as a shell reports it."""
+    how, status, name = m.group(1), int(m.group(2)), m.group(3) or ""
+    signo = SIGNALS.get(name, status) if how in ("killed", "dumped") else None
+    return 128 + signo if signo is not None else status
+
+
 def _unit_timeline(lines: list[str], unit_id: str, kernel_ooms: list[tuple[float, str, str]],
                    journal_ooms: list[float]) -> list[tuple[float, str, str]]:
     """systemd's lines about the unit as (time, kind, text): start, stopping, stopped, exit."""
     out: list[tuple[float, str, str]] = []
-    for line in lines:
-        entry = _journal_entry(line)
-        if entry is None:
-            continue
-        when, message = entry
-        message = message.removeprefix(unit_id + ": ")
+    for when, message in _unit_messages(lines, unit_id):
         if message.startswith("Started"):
             out.append((when, "start", message))
         elif message.startswith("Stopping"):
@@ -251,9 +262,7 @@ def _unit_exits(timeline: list[tuple[float, str, str]], p: dict[str, str], oom_k
             code = 0
             m = EXIT_RE.search(text)
             if m:
-                how, status, name = m.group(1), int(m.group(2)), m.group(3) or ""
-                signo = SIGNALS.get(name, status) if how in ("killed", "dumped") else None
-                code = 128 + signo if signo is not None else status
+                code = _exit_code(m)
             near_oom = any(when - OOM_MATCH_BEFORE_S <= w <= when + OOM_MATCH_AFTER_S for w in ooms)
             out.append(Exit(when, code, oom=near_oom and not asked,
                             requested=f"systemctl stop at {_hhmmss(stopping)}" if asked and stopping
@@ -336,21 +345,14 @@ def journal_events(lines: list[str], unit_id: str
     events: list[tuple[float, str]] = []
     exits: list[tuple[float, int, str]] = []
     ooms: list[float] = []
-    for line in lines:
-        entry = _journal_entry(line)
-        if entry is None:
-            continue
-        when, message = entry
-        message = message.removeprefix(unit_id + ": ")
+    for when, message in _unit_messages(lines, unit_id):
         if not any(w in message for w in EVENT_WORDS):
             continue
         events.append((when, clip(message, 200)))
         m = EXIT_RE.search(message)
         if m:
             how, status, name = m.group(1), int(m.group(2)), m.group(3) or ""
-            signo = SIGNALS.get(name, status) if how in ("killed", "dumped") else None
-            code = 128 + signo if signo is not None else status
-            exits.append((when, code, f"code={how}, status={status}/{name}".rstrip("/")))
+            exits.append((when, _exit_code(m), f"code={how}, status={status}/{name}".rstrip("/")))
         if "OOM killer" in message:
             ooms.append(when)
     return events, exits, ooms

@@ -21,8 +21,8 @@ from urllib.parse import quote
 
 import pytest
 
+from servicedown.backends import http as probe
 from servicedown.config import Settings, SettingsError
-from servicedown.diagnosis import http as probe
 from servicedown.remediation import restart_and_wait
 from servicedown.targets.base import TargetError
 from servicedown.targets.systemd import SystemdTarget

@@ -151,6 +151,9 @@ def test_crash_shows_restart_count_growing(target: SystemdTarget) -> None:
     assert st.oom_killed is False, st.detail
     assert any("Main process exited, code=killed, status=9/KILL" in e for e in st.events)
     assert any("Scheduled restart job" in e for e in st.events)
+    # Running again: the kill is history, named as what it was.
+    assert st.how == "running" and st.last_exit is not None and st.last_exit.code == 137
+    assert st.history and "exit code 137 (SIGKILL)" in st.history[0] and "systemd" in st.history[0]
 
 
 def test_oom_in_the_unit_is_reported_as_oom_killed(target: SystemdTarget) -> None:
@@ -163,6 +166,7 @@ def test_oom_in_the_unit_is_reported_as_oom_killed(target: SystemdTarget) -> Non
     assert st.oom_killed is True, st.evidence()
     assert st.oom_events >= 1
     assert any("kernel log" in s for s in st.detail["oom_signs"]), st.detail
+    assert st.last_exit is not None and st.last_exit.oom and "OOM kill" in st.history[0]
 
 
 def test_kill_after_an_oom_is_not_blamed_on_memory(target: SystemdTarget) -> None:
@@ -174,6 +178,18 @@ def test_kill_after_an_oom_is_not_blamed_on_memory(target: SystemdTarget) -> Non
     st = wait_healthy(target, restarts_at_least=(before.restart_count or 0) + 1)
     assert st.exit_code == 137
     assert st.oom_killed is False, st.evidence()
+    assert st.last_exit is not None and not st.last_exit.oom
+
+
+def test_a_stop_on_request_is_a_stop(target: SystemdTarget) -> None:
+    target.run_in_service(["systemctl", "stop", "qbitel"], 60)
+    try:
+        st = target.state()
+        assert not st.running and st.how == "stopped", st.evidence()
+        assert "systemctl stop" in st.how_detail
+    finally:
+        target.run_in_service(["systemctl", "start", "qbitel"], 60)
+        wait_healthy(target)
 
 
 def test_unknown_unit_is_missing_with_a_clear_message(systemd_host: str) -> None:

@@ -10,11 +10,11 @@ import pytest
 
 from servicedown import states
 from servicedown.backends.command import CommandResult
+from servicedown.backends.http import HttpAnswer
 from servicedown.causes import Cause, fail, passed
 from servicedown.config import Settings
 from servicedown.diagnosis import database, resources, running
 from servicedown.diagnosis.context import Context
-from servicedown.diagnosis.http import HttpAnswer
 from servicedown.model import CheckResult, Outcome
 from servicedown.probes.hostfacts import Disk, Facts
 from servicedown.states import Exit

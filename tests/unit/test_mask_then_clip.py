@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from servicedown.backends.http import HttpAnswer
 from servicedown.config import Settings
-from servicedown.diagnosis.http import HttpAnswer
 from servicedown.redact import DEFAULT, ELLIPSIS, MASK, Redactor, clip
 from servicedown.targets.base import TargetError
 from servicedown.targets.compose import _health_log

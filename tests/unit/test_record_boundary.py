@@ -12,9 +12,9 @@ import pytest
 from servicedown.backends.command import BackendError, CallTimeout, CommandResult
 from servicedown.backends.docker import DockerBackend
 from servicedown.backends.host import HostBackend
+from servicedown.backends.http import HttpAnswer
 from servicedown.backends.kube import ApiError, KubeBackend
 from servicedown.backends.network import NetworkBackend
-from servicedown.diagnosis.http import HttpAnswer
 from servicedown.record import codec
 from servicedown.record.boundary import BOUNDARIES, boundary_of
 from servicedown.record.recorder import Recorder, call_args

@@ -10,6 +10,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
 
+from servicedown.backends import http_deadline
 from servicedown.redact import clip, redact
 
 MAX_BODY = 64 * 1024  # a health body larger than this is not a health body
@@ -32,7 +33,8 @@ class HttpAnswer:
     def summary(self) -> str:
         if not self.answered:
             return f"GET {self.url}: no answer ({self.error}) after {self.elapsed_s:.2f}s"
-        return f"GET {self.url}: HTTP {self.status} in {self.elapsed_s:.2f}s"
+        tail = f" ({self.error})" if self.error else ""
+        return f"GET {self.url}: HTTP {self.status} in {self.elapsed_s:.2f}s{tail}"
 
     def evidence(self) -> dict[str, Any]:
         ev: dict[str, Any] = {"url": self.url, "status": self.status,
@@ -49,11 +51,14 @@ class HttpAnswer:
 
 
 def make_client(timeout_s: float, verify: bool) -> httpx.Client:
-    # Connect fails fast; a black-holed listener is bounded by the read timeout.
+    # Connect fails fast; a black-holed listener is bounded by the read timeout, a trickling
+    # one by the deadline `get` puts on the whole exchange.
     timeout = httpx.Timeout(timeout_s, connect=min(2.0, timeout_s))
     # Monitoring-like headers; toxiproxy-style proxies refuse browser user agents.
-    return httpx.Client(timeout=timeout, verify=verify, follow_redirects=False,
-                        headers={"User-Agent": "servicedown-checks/0.1", "Accept": "application/json"})
+    client = httpx.Client(timeout=timeout, verify=verify, follow_redirects=False,
+                          headers={"User-Agent": "servicedown-checks/0.1", "Accept": "application/json"})
+    http_deadline.install(client)
+    return client
 
 
 def without_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
@@ -68,32 +73,36 @@ def without_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
 
 
 def get(client: httpx.Client, url: str, deadline_s: float) -> HttpAnswer:
-    """GET url; never raises. Stops reading at MAX_BODY and at deadline_s in total."""
+    """GET url; never raises. Stops reading at MAX_BODY, and the whole exchange (connect,
+    request, headers, body) ends within deadline_s however slowly the server sends."""
     answer = HttpAnswer(redact(url))  # what every message and report shows of it
     start = time.monotonic()
+    http_deadline.install(client)
     bare, auth = without_credentials(url)
+    raw = b""
     try:
-        with client.stream("GET", bare, auth=auth) as resp:
+        with http_deadline.deadline(deadline_s), client.stream("GET", bare, auth=auth) as resp:
             answer.status = resp.status_code
             answer.headers = {k.lower(): v for k, v in resp.headers.items()
                               if k.lower() in ("content-type", "retry-after")}
             chunks: list[bytes] = []
             size = 0
-            for chunk in resp.iter_bytes():
-                chunks.append(chunk)
-                size += len(chunk)
-                if size >= MAX_BODY or time.monotonic() - start > deadline_s:
-                    break
+            try:
+                for chunk in resp.iter_bytes():
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    if size >= MAX_BODY:
+                        break
+            except httpx.TimeoutException:
+                # The status came in time, the body did not: keep what arrived, say so.
+                answer.error = f"the body was not complete within the {deadline_s:g}s deadline"
             raw = b"".join(chunks)[:MAX_BODY]
     except httpx.TimeoutException as exc:
-        answer.error = f"timed out ({type(exc).__name__})"
-        raw = b""
+        answer.error = _timed_out(exc, deadline_s)
     except httpx.HTTPError as exc:
         answer.error = _describe(exc)
-        raw = b""
     except Exception as exc:  # odd URLs, encodings: never a traceback
         answer.error = clip(f"{type(exc).__name__}: {exc}", 300)
-        raw = b""
     answer.elapsed_s = time.monotonic() - start
     if raw:
         text = raw.decode("utf-8", errors="replace")
@@ -102,6 +111,12 @@ def get(client: httpx.Client, url: str, deadline_s: float) -> HttpAnswer:
         except ValueError:
             answer.text = clip(text, 2000)
     return answer
+
+
+def _timed_out(exc: httpx.TimeoutException, deadline_s: float) -> str:
+    if http_deadline.PASSED in str(exc):
+        return f"timed out: no complete answer within the {deadline_s:g}s deadline"
+    return f"timed out ({type(exc).__name__})"
 
 
 def _describe(exc: httpx.HTTPError) -> str:
