@@ -17,9 +17,14 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from bench.common import row, section
+from bench.common import record, section
 from servicedown.corpus import scoring
 from servicedown.record import incident as inc
+
+
+def row(name: str, figure: str, note: str = "") -> None:
+    """One case's line (not a figure of its own)."""
+    print(f"  {name:<52} {figure:<48} {note}", flush=True)
 
 
 def replay_all(folder: Path) -> tuple[list[scoring.Score], list[str], float]:
@@ -38,12 +43,14 @@ def replay_all(folder: Path) -> tuple[list[scoring.Score], list[str], float]:
     return scores, problems, time.perf_counter() - start
 
 
-def table(title: str, groups: dict[str, list[scoring.Score]]) -> None:
+def table(title: str, by: str, groups: dict[str, list[scoring.Score]]) -> None:
     section(title)
     for key in sorted(groups):
         t = scoring.tally(groups[key])
-        row(key, f"top-1 {t.pct(t.right, t.cases)} ({t.right} of {t.cases}), confident-wrong "
-                 f"{t.confident_wrong}, inconclusive {t.pct(t.inconclusive, t.cases)}")
+        record(f"triage.{by}.{key}", key, f"top-1 {t.pct(t.right, t.cases)} ({t.right} of {t.cases}), "
+               f"confident-wrong {t.confident_wrong}, inconclusive {t.pct(t.inconclusive, t.cases)}",
+               right=t.right, cases=t.cases, confident_wrong=t.confident_wrong,
+               inconclusive=t.inconclusive)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,14 +77,17 @@ def main(argv: list[str] | None = None) -> int:
     for s in scores:
         by_profile[s.profile].append(s)
         by_kind[s.kind].append(s)
-    table("per engine profile", by_profile)
-    table("per target kind", by_kind)
+    table("per engine profile", "profile", by_profile)
+    table("per target kind", "kind", by_kind)
     total = scoring.tally(scores)
     section("the whole corpus")
-    row("verdict agrees with the label", f"{total.pct(total.verdicts, total.cases)} "
-                                         f"({total.verdicts} of {total.cases})")
-    row("several causes: every one listed", f"{total.compound_listed} of {total.compound}")
-    row("wrong (confident or not)", str(total.wrong))
+    record("triage.verdicts", "verdict agrees with the label",
+           f"{total.pct(total.verdicts, total.cases)} ({total.verdicts} of {total.cases})",
+           agree=total.verdicts, cases=total.cases)
+    record("triage.compound", "several causes: every one listed",
+           f"{total.compound_listed} of {total.compound}", listed=total.compound_listed,
+           cases=total.compound)
+    record("triage.wrong", "wrong (confident or not)", str(total.wrong), wrong=total.wrong)
     if not args.no_mutation:
         from bench import mutation
 

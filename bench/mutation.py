@@ -89,8 +89,8 @@ def run(cache_key: str) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     start = time.monotonic()
     try:
-        subprocess.run([str(mutmut), "run"], cwd=where, env=env, capture_output=True, text=True,
-                       timeout=RUN_TIMEOUT_S)
+        ran = subprocess.run([str(mutmut), "run"], cwd=where, env=env, capture_output=True,
+                             text=True, timeout=RUN_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         raise RuntimeError(f"mutmut did not finish within {RUN_TIMEOUT_S:.0f}s "
                            "(MUTATION_TIMEOUT_S raises the bound)") from None
@@ -102,8 +102,10 @@ def run(cache_key: str) -> dict:
         name, _, state = line.strip().rpartition(": ")
         if name and state:
             status[name] = state
-    if not status:
-        raise RuntimeError(f"mutmut gave no results: {(res.stderr or res.stdout)[-500:]}")
+    if not status or all(s == "not checked" for s in status.values()):
+        # Nothing was tested: the unit suite did not pass under mutmut. Never stored as a score.
+        raise RuntimeError(f"mutmut checked no mutant (its test run failed): "
+                           f"{(ran.stdout + ran.stderr)[-800:]}")
     killed = sum(s == "killed" for s in status.values())
     counted = {n: s for n, s in status.items() if s in ("killed", "survived", "timeout",
                                                        "suspicious", "no tests")}
