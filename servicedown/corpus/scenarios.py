@@ -143,6 +143,12 @@ MESSY: tuple[Scenario, ...] = (
              kind="url", fault=("engine-stop", {"how": "stop"}), settle=0.5,
              note="with only a URL and no answer, no cause can be named: inconclusive is right"),
     Scenario("url-healthy", "only a URL: a healthy engine", "healthy", kind="url", settle=0.5),
+    Scenario("url-tls-healthy", "only an https URL: a healthy engine serving a valid certificate",
+             "healthy", kind="url", baseline="tls", settle="healthy"),
+    Scenario("url-tls-expired", "only an https URL: the certificate replaced by an expired one and "
+             "the engine restarted", "down", ("tls",), kind="url", baseline="tls",
+             fault=("tls-files", {"cert": "expired", "restart": True}), settle=3.0,
+             note="from outside only the served certificate (or no handshake) can be judged"),
 )
 
 _SYSTEMD = ("reference",)  # the systemd host runs the engine image's default profile
