@@ -27,6 +27,11 @@ CACHE = Path(os.environ.get("SERVICEDOWN_CACHE") or Path.home() / ".cache" / "se
 # What mutmut copies beside the mutated package into its mutants/ folder (the tests read them).
 ALSO_COPY = ["docs", "runbooks", "checks", "chaos", "loadtests", "scripts", "bench", "compose",
              "conftest.py"]
+# Functions that build the checks once, when their module is imported (the log families' and the
+# probes' check factories, the registering decorator). mutmut switches mutants when a function
+# is called, and these are called before any mutant is active: no test could kill or fail to
+# kill their mutants, so they are left out (the checks they build run in every replay).
+IMPORT_TIME = [r"^def _make\(", r"^def _make_probe\(", r"^def check\("]
 # Tests that start pytest from another folder: there mutmut's mutated code finds no config of
 # its own and fails to import, whatever the mutant. They prove the console script, not a rule.
 NOT_UNDER_MUTMUT = ["tests/unit/test_cli.py::test_checks_run_the_suite_from_an_unrelated_folder",
@@ -44,6 +49,7 @@ CONFIG = """
 source_paths = ["servicedown/"]
 only_mutate = {only}
 also_copy = {copy}
+do_not_mutate_patterns = {skip}
 pytest_add_cli_args_test_selection = ["tests/unit"]
 pytest_add_cli_args = {pytest_args}
 """
@@ -79,12 +85,20 @@ def _workspace(where: Path) -> None:
             shutil.copy2(src, dst)
     with (where / "pyproject.toml").open("a") as fh:
         fh.write(CONFIG.format(only=json.dumps(MUTATED), pytest_args=json.dumps(PYTEST_ARGS),
+                               skip=json.dumps(IMPORT_TIME),
                                copy=json.dumps(ALSO_COPY)))
 
 
 def run(cache_key: str) -> dict:
     """One mutmut run -> {"killed", "survived", "total", "score", "survivors", "seconds"}."""
     where = CACHE / f"work-{cache_key}"
+    try:
+        return _run_in(where)
+    finally:
+        shutil.rmtree(where, ignore_errors=True)
+
+
+def _run_in(where: Path) -> dict:
     _workspace(where)
     mutmut = Path(sys.executable).with_name("mutmut")
     # The mutants' copy must be the one imported: nothing of the work tree on the path.
@@ -113,7 +127,6 @@ def run(cache_key: str) -> dict:
                                                        "suspicious", "no tests")}
     caught = killed + sum(s == "timeout" for s in counted.values())
     survivors = sorted(n for n, s in counted.items() if s in ("survived", "no tests"))
-    shutil.rmtree(where, ignore_errors=True)
     return {"killed": caught, "total": len(counted), "survivors": survivors,
             "states": _count(status), "seconds": round(took)}
 

@@ -307,3 +307,95 @@ def test_chaos_detection_needs_the_expected_cause_on_top(tops, detected, cause):
     runner._detect(exp, res, _t.monotonic())
     assert res.detected is detected
     assert res.detected_cause == cause
+
+
+# --- where the database is: flags, the engine's environment, its /health ---------------------------
+def _health(body: Any) -> Net:
+    return Net({"/health": HttpAnswer("http://localhost:8000/health", 200, body)})
+
+
+def _db_ctx(env: dict[str, str] | None, net: Net | None = None, **settings: Any) -> Context:
+    s = Settings(**settings)
+    return Context(s, Made(s, env=env), network=net or Net())
+
+
+def test_the_database_comes_from_flags_first():
+    db = database.database(_db_ctx({"DATABASE_HOST": "db", "DATABASE_PORT": "6543"},
+                                    db_host="flag.host", db_port=7000))
+    assert (db.host, db.port, db.source) == ("flag.host", 7000, "flag")
+
+
+def test_then_from_the_engines_environment():
+    db = database.database(_db_ctx({"DATABASE_HOST": "db", "DATABASE_PORT": "6543",
+                                    "DATABASE_USER": "app", "DATABASE_NAME": "shop"}))
+    assert (db.host, db.port, db.source, db.user, db.name) == ("db", 6543, "engine", "app", "shop")
+    bad_port = database.database(_db_ctx({"DATABASE_HOST": "db", "DATABASE_PORT": "x"}))
+    assert (bad_port.host, bad_port.port) == ("db", 5432)
+
+
+def test_then_from_the_engines_health_report():
+    body = {"checks": [{"component": "cache", "details": {"host": "redis", "port": 6379}},
+                       {"component": "Database", "details": {"database_host": "pg.internal",
+                                                             "database_port": "5433"}}]}
+    db = database.database(_db_ctx(None, _health(body)))
+    assert (db.host, db.port, db.source) == ("pg.internal", 5433, "health")
+
+
+@pytest.mark.parametrize(("body", "found"), [
+    ({"checks": [{"component": "db", "details": {"host": "h"}}]}, ("h", 5432)),
+    ({"checks": [{"component": "postgres", "details": {"host": "h", "port": "nope"}}]}, ("h", 5432)),
+    ({"checks": [{"component": "database", "details": {"host": ""}}]}, None),
+    ({"checks": [{"component": "database", "details": "flat"}]}, None),
+    ({"checks": {"database": {"host": "h"}}}, None),
+    ({"checks": ["database"]}, None),
+    (["not", "a", "dict"], None),
+    (None, None),
+])
+def test_health_report_shapes(body, found):
+    assert database._from_health(_db_ctx(None, _health(body))) == found
+
+
+def test_nothing_known_is_the_defaults():
+    db = database.database(_db_ctx(None))
+    assert (db.host, db.port, db.source) == ("localhost", 5432, "default")
+
+
+# --- how an HTTP answer is put in words ----------------------------------------------------------
+def _answer(status=200, body=None, text="", headers=None, error="") -> HttpAnswer:
+    return HttpAnswer("http://h:8000/health", status, body, text, 0.25, error, headers or {})
+
+
+@pytest.mark.parametrize(("answer", "exact"), [
+    (_answer(None, error="connection refused"),
+     "GET http://h:8000/health: no answer (connection refused) after 0.25s"),
+    (_answer(200, {"status": "healthy"}), "GET http://h:8000/health: HTTP 200 in 0.25s, status 'healthy'"),
+    (_answer(500, None, text="Internal Server Error"),
+     "GET http://h:8000/health: HTTP 500 in 0.25s, body is not JSON: 'Internal Server Error'"),
+    (_answer(502, None), "GET http://h:8000/health: HTTP 502 in 0.25s, body is not JSON (empty)"),
+    (_answer(503, {"status": "unhealthy", "checks": [
+        {"component": "database", "status": "fail", "details": "refused"},
+        {"component": "disk", "status": "pass"}]}, headers={"retry-after": "30"}),
+     "GET http://h:8000/health: HTTP 503 in 0.25s, status 'unhealthy', failing: database: fail "
+     "(refused), Retry-After 30"),
+    (_answer(404, {"detail": "Not Found"}),
+     "GET http://h:8000/health: HTTP 404 in 0.25s, detail: Not Found"),
+])
+def test_an_answer_in_words(answer, exact):
+    from servicedown.diagnosis import health
+    from servicedown.redact import Redactor
+
+    assert health._explain(answer, Redactor()) == exact
+
+
+@pytest.mark.parametrize(("body", "failing"), [
+    ({"checks": {"db": {"status": "FAIL", "message": "timeout"}, "cache": {"status": "ok"}}},
+     ["db: fail (timeout)"]),
+    ({"checks": [{"status": "degraded"}]}, ["?: degraded"]),
+    ({"checks": [{"component": "x", "status": ""}, "junk"]}, []),
+    ({"checks": "none"}, []),
+    ("text", []),
+])
+def test_failed_components_of_both_shapes(body, failing):
+    from servicedown.diagnosis.health import failed_components
+
+    assert failed_components(body) == failing
