@@ -21,7 +21,7 @@ from pathlib import Path
 from bench.common import ROOT
 
 MUTATED = ["servicedown/triage.py", "servicedown/causes.py", "servicedown/diagnosis/*"]
-COPIED = ["servicedown", "tests", "docs", "runbooks", "checks", "chaos", "loadtests", "scripts", "bench",
+COPIED = ["servicedown", "tests", "docs/architecture.md", "runbooks", "checks", "chaos", "loadtests", "scripts", "bench",
           "compose/monitoring", "conftest.py", "pyproject.toml"]
 CACHE = Path(os.environ.get("SERVICEDOWN_CACHE") or Path.home() / ".cache" / "servicedown") / "mutation"
 # What mutmut copies beside the mutated package into its mutants/ folder (the tests read them).
