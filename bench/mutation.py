@@ -21,8 +21,8 @@ from pathlib import Path
 from bench.common import ROOT
 
 MUTATED = ["servicedown/triage.py", "servicedown/causes.py", "servicedown/diagnosis/*"]
-COPIED = ["servicedown", "tests", "docs/architecture.md", "runbooks", "checks", "chaos", "loadtests", "scripts", "bench",
-          "compose/monitoring", "conftest.py", "pyproject.toml"]
+COPIED = ["servicedown", "tests", "docs/architecture.md", "runbooks", "checks", "chaos", "loadtests",
+          "scripts", "bench", "compose/monitoring", "conftest.py", "pyproject.toml"]
 CACHE = Path(os.environ.get("SERVICEDOWN_CACHE") or Path.home() / ".cache" / "servicedown") / "mutation"
 # What mutmut copies beside the mutated package into its mutants/ folder (the tests read them).
 ALSO_COPY = ["docs", "runbooks", "checks", "chaos", "loadtests", "scripts", "bench", "compose",
