@@ -7,7 +7,8 @@ export PYTHONPATH := $(CURDIR)
 REPORTS := reports
 
 .PHONY: help bootstrap images stack-up stack-down stack-status checks demo report test unit \
-        test-stack chaos load load-distributed load-fault bench figures lint coverage systemd-up systemd-down clean
+        test-stack watch chaos load load-distributed load-fault bench figures lint coverage systemd-up \
+        systemd-down clean
 
 help:
 	@echo "make demo        reference stack up, then pytest checks/ against it, reports under reports/"
@@ -15,6 +16,7 @@ help:
 	@echo "make stack-up    start the reference Compose stack and wait until healthy"
 	@echo "make stack-down  remove the reference stack"
 	@echo "make checks      pytest checks/ against the running stack"
+	@echo "make watch       stay with the incident: checks on every platform event, the escalation clock"
 	@echo "make bench       benchmark scripts: figures printed and written to reports/bench.json"
 	@echo "make figures     the README's figures table from reports/bench.json"
 	@echo "make load        headless load run against the stack with pass/fail gates, results under reports/"
@@ -66,6 +68,13 @@ checks:
 	@mkdir -p $(REPORTS)
 	$(PYTEST) checks/ --target compose --html=$(REPORTS)/checks.html --self-contained-html \
 	    --junitxml=$(REPORTS)/checks.junit.xml --triage-json=$(REPORTS)/triage.json
+
+# Stay with the incident: the checks on every platform event, the escalation clock, the
+# incident timeline (reports/incident-timeline.jsonl); WATCH_ARGS passes options through.
+watch:
+	@mkdir -p $(REPORTS)
+	$(PY) -m servicedown.cli watch --target compose --timeline $(REPORTS)/incident-timeline.jsonl \
+	    --triage-json $(REPORTS)/triage.json $(WATCH_ARGS)
 
 # The main job: stack up, checks against it, reports written, then the post-mortem page.
 # demo ends successfully once the report is written, even when checks failed (the page says

@@ -23,7 +23,8 @@ from bench.common import ROOT, BenchFailed, failed, record
 # (module, whether it measures against the throwaway stack). Those that use the stack run
 # together: it comes up once, and nothing idles beside the others.
 SECTIONS = [("bench.bench_parsers", False), ("bench.bench_stack", True), ("bench.bench_checks", True),
-            ("bench.bench_load", True), ("bench.bench_monitoring", False), ("bench.bench_chaos", False)]
+            ("bench.bench_load", True), ("bench.bench_monitoring", False), ("bench.bench_serve", False),
+            ("bench.bench_chaos", False), ("bench.bench_watch", True)]
 DEFAULT_OUT = ROOT / "reports" / "bench.json"
 
 

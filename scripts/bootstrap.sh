@@ -26,6 +26,7 @@ ensure_packages() {
     command -v dockerd >/dev/null || missing+=(docker.io)
     command -v docker-compose >/dev/null || missing+=(docker-compose)
     command -v mmdebstrap >/dev/null || missing+=(mmdebstrap)
+    command -v tmux >/dev/null || missing+=(tmux)  # watch's live screen is tested in a real terminal
     # PostgreSQL server binaries for the engine's local tests (no cluster is started here).
     [ -x /usr/lib/postgresql/15/bin/initdb ] || missing+=(postgresql)
     if [ ${#missing[@]} -eq 0 ]; then info "system packages present"; return; fi

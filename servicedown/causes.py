@@ -123,11 +123,23 @@ NETWORK = (r"timeout expired|timed out|temporary failure in name resolution|no r
 UNRESOLVABLE = r"cannot resolve|could not translate host|name or service not known|no-attempt"
 SHUTDOWN = r"database system is (?:shutting down|starting up)|terminating connection|rejecting"
 SLOW = r"slow|budget|timed out|timeout"
+# The name resolves nowhere because what it names is a stopped peer (database.reachable).
+PEER_DOWN = r"the database's path is down"
 DEAD_PORT = r"refused|nothing listens|closed the connection|reset by peer"
 # The platform recorded a kill request before the exit (docker kill, a stop that timed out).
 # or the platform, which records OOM kills, recorded none for a SIGKILL.
 KILL_REQUEST = r"\bkill signal=\d+|not the OOM killer"
 TLS = r"\btls|certificate|\bssl"
+# What the deployment's Prometheus saw (diagnosis/monitoring.py's words): the condition still
+# holds at the end of the window; the engine went away right after a peak.
+STILL = r"\bstill at \d+ ?% now\b"
+THEN_EXIT = r"\bthen the engine (?:stopped answering|restarted)\b"
+
+
+def alert(name: str) -> str:
+    """monitoring.alerts names this alert among those that fired in the window."""
+    return rf"\b{name}\b"
+
 MISSING = r"secret: \w+ - [^\n]{0,60}must be set|missing|not set\b|is empty"
 WEAK_SHORT = r"weak|at least \d+ characters|too short|invalid|must be a number"
 
@@ -188,6 +200,8 @@ CAUSES: tuple[Cause, ...] = (
             # A kill, or a traceback whose cause another row names, is not a bare crash.
             fail("running.oom_killed", -2.0),
             fail("logs.oom", -1.0),
+            # Memory at its limit right before the engine went away: the OOM killer's kill.
+            fail("monitoring.memory", -1.0, THEN_EXIT),
             fail("logs.disk_full", -1.0),
             fail("logs.fd_limit", -1.0),
             fail("logs.db_error", -1.0),
@@ -222,6 +236,16 @@ CAUSES: tuple[Cause, ...] = (
             # A kill by signal 9 that nobody asked for is the kernel's OOM killer's mark.
             fail("running.exit_code", 2.0, KILLED),
             fail("health.live", 1.0, r"memory"),
+            # Prometheus over the window. Memory at its limit right before the engine went away
+            # is an OOM kill's own shape seen from outside: it defines oom where the platform no
+            # longer records the kill (a restarted container, a replaced pod, a URL target).
+            # At its limit now is resources.memory's measure, taken by the deployment's own
+            # monitoring: it defines as that does. A peak that passed with no exit, and
+            # HighMemoryUsage (the same series, at 85 %), only corroborate.
+            fail("monitoring.memory", 2.5, THEN_EXIT, defining=True),
+            fail("monitoring.memory", 2.0, STILL, defining=True),
+            fail("monitoring.memory", 1.0),
+            fail("monitoring.alerts", 1.0, alert("HighMemoryUsage")),
             fail("running.exit_code", -2.0, KILL_REQUEST),
             state_is(-3.0, *ON_REQUEST),
         ),
@@ -242,6 +266,12 @@ CAUSES: tuple[Cause, ...] = (
         ("cause-2.1",),
         signals=(
             fail("resources.cpu", 3.0),
+            # Saturated now over a minute's rate (resources.cpu samples half a second): defines.
+            # A saturation that passed, or HighCPUUsage (80 % over 5 min), corroborates: CPU
+            # starvation ends with the load, it leaves nothing behind.
+            fail("monitoring.cpu", 2.0, STILL, defining=True),
+            fail("monitoring.cpu", 1.0),
+            fail("monitoring.alerts", 1.0, alert("HighCPUUsage")),
             fail("health.endpoint", 1.0, SLOW),
             fail("running.state", -1.0),  # a service that is not running is not CPU-starved
         ),
@@ -261,6 +291,7 @@ CAUSES: tuple[Cause, ...] = (
         signals=(
             fail("resources.disk", 3.0),
             fail("logs.disk_full", 3.0),
+            fail("monitoring.alerts", 1.0, alert("DiskSpaceLow")),  # at 85 %: a warning, not full
         ),
         resolution=(
             DISK,
@@ -299,6 +330,13 @@ CAUSES: tuple[Cause, ...] = (
             fail("health.database", 1.0),
             fail("logs.db_error", 1.0),
             fail("logs.db_error", 2.0, SHUTDOWN, defining=True),
+            # pg_up 0 is the exporter failing to log in: the database down, but just as well full
+            # (too many clients) or refusing the exporter's password. It corroborates;
+            # database.ready defines. Connections near max_connections say it was up, and full.
+            fail("monitoring.pg_up", 2.0),
+            fail("monitoring.alerts", 1.0, alert("PostgresDown")),
+            fail("monitoring.alerts", 0.5, alert("DatabaseConnectionFailures")),
+            fail("monitoring.pool", -1.5),
         ),
         resolution=(
             DB_CHECK,
@@ -322,6 +360,12 @@ CAUSES: tuple[Cause, ...] = (
             fail("database.ready", 2.0, TOO_MANY, defining=True),
             fail("database.reachable", 2.0, TOO_MANY, defining=True),
             fail("health.database", 1.0, TOO_MANY + r"|pool"),
+            # Near max_connections now, as the exporter counts them: database.connections' measure
+            # from the deployment's own monitoring, so it defines; a passed peak and the
+            # DatabaseConnectionPoolExhausted alert (80 %) corroborate.
+            fail("monitoring.pool", 2.0, STILL, defining=True),
+            fail("monitoring.pool", 1.0),
+            fail("monitoring.alerts", 1.0, alert("DatabaseConnectionPoolExhausted")),
         ),
         resolution=(
             Step("See who holds the connections: `docker-compose exec postgres psql -U "
@@ -350,6 +394,7 @@ CAUSES: tuple[Cause, ...] = (
             fail("logs.db_error", 1.0),
             fail("logs.db_error", 1.0, NETWORK),
             fail("logs.db_error", -2.0, f"{AUTH}|{SHUTDOWN}|{UNRESOLVABLE}"),
+            fail("monitoring.alerts", 0.5, alert("DatabaseConnectionFailures")),
         ),
         resolution=(
             DB_CHECK,
@@ -377,6 +422,8 @@ CAUSES: tuple[Cause, ...] = (
             # DATABASE_HOST names no host at all (a typo).
             fail("database.reachable", 3.0, UNRESOLVABLE),
             fail("logs.db_error", 2.0, UNRESOLVABLE, defining=True),
+            # ...unless the name is right and what it names is stopped.
+            fail("database.reachable", -3.0, PEER_DOWN),
             state_is(1.0, states.FAILED_AT_START, states.CRASH_LOOPING),
             passed("startup.secrets", -1.0),
             # A missing variable or TLS file explains a failed validation just as well.

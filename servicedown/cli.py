@@ -5,11 +5,15 @@ wheel (an on-call engineer's jump host).
     servicedown chaos [pytest options]       the chaos experiments (chaos/)
     servicedown coverage RUNBOOK [--strict]  what each runbook item means and what covers it
     servicedown report [--reports-dir DIR]   the post-mortem page from reports/
+    servicedown watch [options]              stay with the incident: checks on every platform event
+    servicedown serve [--config FILE]        the Alertmanager webhook receiver (docs/receiver.md)
     servicedown record NAME [options]        record a live incident as a corpus case
 
 The suites run in this process through pytest.main with the project's settings
 (servicedown/suites) and plugins named up front, so options such as `--runbook PATH` are known
-before pytest picks its rootdir. A command is a row of COMMANDS: add one there.
+before pytest picks its rootdir. A command is a row of COMMANDS: add one there. Each command
+imports what it runs when it is chosen, so `servicedown --help` and one command do not pay for
+the others (pytest, the receiver's server, the platforms' clients).
 Exit codes: the command's own (pytest's for the suites); 2 for a usage error, one line on stderr.
 """
 
@@ -20,6 +24,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 PLUGINS = ("servicedown.pytest_plugin", "servicedown.report.pytest_html_extras",
            "servicedown.runbook.pytest_plugin")
@@ -50,8 +55,6 @@ def pytest_suite(name: str) -> Callable[[list[str]], int]:
 
 
 def _is_test_path(arg: str) -> bool:
-    from pathlib import Path
-
     p = Path(arg.split("::")[0])
     return p.suffix == ".py" or p.is_dir()
 
@@ -71,6 +74,18 @@ def report(args: list[str]) -> int:
     return int(report_main(args) or 0)
 
 
+def watch(args: list[str]) -> int:
+    from servicedown.watch.options import main as watch_main
+
+    return watch_main(args)
+
+
+def serve(args: list[str]) -> int:
+    from servicedown.receiver.app import main as serve_main
+
+    return serve_main(args)
+
+
 def record(args: list[str]) -> int:
     from servicedown.record.__main__ import main as record_main
 
@@ -84,6 +99,9 @@ COMMANDS: dict[str, Command] = {
                      pytest_suite("chaos"), passthrough=True),
     "coverage": Command("print what each runbook item means and what covers it", coverage),
     "report": Command("write the post-mortem page from reports/", report),
+    "watch": Command("watch the service through the incident: checks on every platform event, "
+                     "the escalation clock, the incident timeline", watch),
+    "serve": Command("receive Alertmanager's alerts: triage each incident, serve /metrics", serve),
     "record": Command("record a live incident (every platform answer) as a replayable case "
                       "(docs/accuracy.md)", record),
 }

@@ -98,6 +98,8 @@ class Settings:
     data_dir: str = ""  # empty = the engine's own QBITEL_DATA_DIR, else /var/lib/qbitel
     verify_tls: bool = False  # the service's own certificate is what we inspect
     remediate: bool = False
+    # The deployment's Prometheus (its alerts and series over the event window); empty = none named
+    prometheus_url: str = ""
 
     def __post_init__(self) -> None:
         if self.target not in TARGET_KINDS:
@@ -114,6 +116,11 @@ class Settings:
             _ = parts.port
         except ValueError as exc:
             raise SettingsError(f"--base-url '{redact(self.base_url)}': {exc}") from None
+        if self.prometheus_url:
+            prom = urlsplit(self.prometheus_url)
+            if prom.scheme not in ("http", "https") or not prom.hostname:
+                raise SettingsError(f"--prometheus-url '{redact(self.prometheus_url)}' is not an http(s) "
+                                    "URL with a host; use e.g. http://127.0.0.1:9090")
         # Values given directly (not through from_sources) are held to the same rules.
         problems = [problem(f"{flag(f.name)} {getattr(self, f.name)}", f.metadata["range"],
                             getattr(self, f.name), whole=type(f.default) is int)
@@ -143,6 +150,37 @@ class Settings:
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
+
+
+# Help of the options whose name alone does not say enough.
+HELP = {
+    "target": "where the service runs: compose | systemd | kubernetes | url",
+    "base_url": "the service's base URL (the runbook curls http://localhost:8000/health)",
+    "compose_project": "Compose project name",
+    "compose_file": "Compose file (informational; containers are found by project labels)",
+    "service": "the engine's Compose service",
+    "db_service": "the database's Compose service",
+    "unit": "systemd unit of the engine",
+    "host": "testinfra host running the unit: local://, ssh://user@host, docker://name",
+    "namespace": "Kubernetes namespace",
+    "selector": "Kubernetes label selector of the engine's pods",
+    "deployment": "Kubernetes deployment to restart with --remediate",
+    "kubeconfig": "kubeconfig path (default: in-cluster or ~/.kube/config)",
+    "db_host": "probe the database from here at this host (url target)",
+    "log_lines": "recent log lines to scan (runbook: 100)",
+    "remediate": "run the runbook's quick fix (platform restart) when the service is not healthy",
+    "prometheus_url": "the deployment's Prometheus: its alerts and series over the event window "
+                      "(the reference stack's: http://127.0.0.1:9090)",
+}
+
+
+def option_help(name: str, default: Any) -> str:
+    """An option's help for pytest and argparse alike: what, its range, its env twin, default."""
+    text = HELP.get(name, name.replace("_", " "))
+    rule = range_of(name)
+    text += f" ({rule.what})" if rule else ""
+    # argparse formats help with %: a literal one ("90 %") must be doubled.
+    return (text + f" [env {env_name(name)}; default {default!r}]").replace("%", "%%")
 
 
 def option_names() -> list[tuple[str, type, Any]]:

@@ -7,7 +7,11 @@ the same words, so a service the checks call healthy is the one every wait waits
 
 from __future__ import annotations
 
+import time
 from typing import Any
+
+from servicedown import polling
+from servicedown.backends import http
 
 HEALTHY_WORDS = ("healthy", "pass", "ok", "up")
 DEGRADED_WORDS = ("degraded", "warn")
@@ -49,11 +53,6 @@ def is_serving(status: int | None, body: Any) -> bool:
 def wait_healthy(base_url: str, timeout_s: float, *, http_timeout_s: float = 3.0,
                  verify: bool = False, interval_s: float = 0.5) -> tuple[bool, str]:
     """Poll `base_url`/health until it is healthy or the bound passes -> (healthy, last answer)."""
-    import time
-
-    from servicedown import polling
-    from servicedown.backends import http
-
     deadline = time.monotonic() + timeout_s
 
     def probe() -> http.HttpAnswer:

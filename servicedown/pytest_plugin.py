@@ -13,30 +13,15 @@ import pytest
 from servicedown import config as cfg
 from servicedown.diagnosis.runner import run_checks
 from servicedown.model import CheckResult, Outcome
+from servicedown.suites import MARKERS
 from servicedown.targets import make_target
 from servicedown.triage import summary_text, triage
+from servicedown.watch.options import add_pytest_options, from_pytest
 
 log = logging.getLogger("servicedown")
 _SETTINGS = pytest.StashKey[cfg.Settings]()
 _RUN = pytest.StashKey[dict[str, Any]]()
 
-HELP = {
-    "target": "where the service runs: compose | systemd | kubernetes | url",
-    "base_url": "the service's base URL (the runbook curls http://localhost:8000/health)",
-    "compose_project": "Compose project name",
-    "compose_file": "Compose file (informational; containers are found by project labels)",
-    "service": "the engine's Compose service",
-    "db_service": "the database's Compose service",
-    "unit": "systemd unit of the engine",
-    "host": "testinfra host running the unit: local://, ssh://user@host, docker://name",
-    "namespace": "Kubernetes namespace",
-    "selector": "Kubernetes label selector of the engine's pods",
-    "deployment": "Kubernetes deployment to restart with --remediate",
-    "kubeconfig": "kubeconfig path (default: in-cluster or ~/.kube/config)",
-    "db_host": "probe the database from here at this host (url target)",
-    "log_lines": "recent log lines to scan (runbook: 100)",
-    "remediate": "run the runbook's quick fix (platform restart) when the service is not healthy",
-}
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -55,11 +40,7 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
         flag = "--" + name.replace("_", "-")
         if flag in taken:
             continue
-        text = HELP.get(name, name.replace("_", " "))
-        rule = cfg.range_of(name)
-        text += f" ({rule.what})" if rule else ""
-        # argparse formats help with %: a literal one ("90 %") must be doubled.
-        text = (text + f" [env {cfg.env_name(name)}; default {default!r}]").replace("%", "%%")
+        text = cfg.option_help(name, default)
         try:
             if kind is bool:
                 group.addoption(flag, action="store_const", const=True, default=None, dest=name,
@@ -70,11 +51,18 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
             continue
     group.addoption("--triage-json", default=None, dest="triage_json",
                     help="write verdict, ranked causes and every check result to this JSON file")
+    add_pytest_options(parser.getgroup("watch", "servicedown watch: stay with the incident"))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    """`pytest checks/ --watch` runs watch's loop instead of one pass of the tests."""
+    if not config.getoption("watch", False):
+        return None
+    return from_pytest(config)
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    from servicedown.suites import MARKERS
-
     for marker in MARKERS:
         config.addinivalue_line("markers", marker)
     cli = {name: config.getoption(name) for name, _k, _d in cfg.option_names()}

@@ -1,6 +1,6 @@
 """The result files the project writes and reads back, declared once: the writers (the pytest
-layer, chaos, load, watch) and the readers (the report, tools) import what is here, so a field
-renamed on one side cannot silently vanish on the other.
+layer, chaos, load, watch, the receiver's incidents) and the readers (the report, tools) import
+what is here, so a field renamed on one side cannot silently vanish on the other.
 
 Writers are strict (they write what is declared); readers are lenient (`from_json` takes what a
 file holds, a field missing or of the wrong type becomes None, never an exception).
@@ -119,3 +119,143 @@ class JournalEntry:
             end=epoch(doc.get("end", doc.get("ended"))),
             status=str(doc.get("status") or ""),
             detail=detail)
+
+
+# --- the incident timeline (servicedown watch) ---------------------------------------------------
+# reports/incident-timeline.jsonl: one JSON object a line, appended as things happen, so a watch
+# cut short still leaves every line it wrote. The README documents the format for other tools.
+TIMELINE_FILE = "incident-timeline.jsonl"
+TIMELINE_KINDS = ("start", "state", "check", "restart", "remediation", "escalation", "recovery",
+                  "end")
+TIMELINE_FIELDS = ("time", "kind", "verdict", "top_cause", "detail")  # first in every line
+
+
+@dataclass
+class TimelineEntry:
+    """One line of the incident timeline. `time` is when it happened on the platform's clock where
+    the platform said (an exit, a restart), else when watch saw it; `data` holds the kind's own
+    fields (check id and outcomes, downtime, escalation target...), written after the five."""
+
+    time: float
+    kind: str  # one of TIMELINE_KINDS
+    verdict: str | None  # healthy | degraded | down, or None before the first run
+    top_cause: str | None
+    detail: str  # one line for people, masked
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.kind not in TIMELINE_KINDS:
+            raise ValueError(f"timeline kind {self.kind!r} is not one of {', '.join(TIMELINE_KINDS)}")
+
+    def to_json(self) -> dict[str, Any]:
+        head = {"time": iso(self.time), "kind": self.kind, "verdict": self.verdict,
+                "top_cause": self.top_cause, "detail": self.detail}
+        return head | {k: v for k, v in self.data.items() if k not in head}
+
+    @classmethod
+    def from_json(cls, doc: Any) -> TimelineEntry | None:
+        """Leniently: a line without a time or with an unknown kind is not an entry (None)."""
+        if not isinstance(doc, dict):
+            return None
+        t = epoch(doc.get("time"))
+        kind = doc.get("kind")
+        if t is None or kind not in TIMELINE_KINDS:
+            return None
+        verdict = doc.get("verdict") if doc.get("verdict") in VERDICTS else None
+        top = doc.get("top_cause")
+        data = {k: v for k, v in doc.items() if k not in TIMELINE_FIELDS}
+        return cls(t, str(kind), verdict, str(top) if isinstance(top, str) and top else None,
+                   str(doc.get("detail") or ""), data)
+
+
+# --- incidents: `servicedown serve` (servicedown/receiver) -----------------------------------
+# reports/incidents/<id>/ holds one incident: its triage (TRIAGE_FILE, the same format as
+# `pytest checks/ --triage-json`), the post-mortem page and draft, the summary posted, and the
+# incident with its log of notifications.
+INCIDENTS_DIR = "incidents"
+INCIDENT_FILE = "incident.json"
+POSTMORTEM_HTML = "postmortem.html"
+POSTMORTEM_MD = "postmortem.md"
+SUMMARY_FILE = "summary.txt"
+INCIDENT_STATUSES = ("open", "closed")
+# firing: the first notification; repeat: Alertmanager's repeats and group updates; resolved:
+# the group resolved (the incident closes); triage: a run of the checks for it; remediation: the
+# runbook's restart (only where the receiver's config allows it for the alert).
+INCIDENT_EVENTS = ("firing", "repeat", "resolved", "triage", "triage-failed", "remediation")
+
+
+@dataclass
+class IncidentEvent:
+    at: float  # epoch, the receiver's clock
+    event: str  # one of INCIDENT_EVENTS
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"at": iso(self.at), "event": self.event, "detail": self.detail}
+
+    @classmethod
+    def from_json(cls, doc: Any) -> IncidentEvent | None:
+        if not isinstance(doc, dict):
+            return None
+        at = epoch(doc.get("at"))
+        if at is None or not isinstance(doc.get("event"), str):
+            return None
+        detail = doc.get("detail") if isinstance(doc.get("detail"), dict) else {}
+        return cls(at, doc["event"], detail)
+
+
+@dataclass
+class Incident:
+    """One alert group about one target, from its first firing notification to its resolution."""
+
+    id: str  # also its folder's name: [A-Za-z0-9-] only
+    key: str  # the alert group (Alertmanager's groupKey) and the target: what repeats share
+    alertname: str
+    target: str  # the configured target's name (never a label's value)
+    status: str = "open"
+    labels: dict[str, str] = field(default_factory=dict)  # the group's common labels
+    started_at: float | None = None  # Alertmanager's startsAt: when the alert fired
+    opened_at: float | None = None  # when the receiver got the first notification
+    resolved_at: float | None = None  # Alertmanager's endsAt of the resolution
+    closed_at: float | None = None  # when the receiver got it
+    remediated: bool = False
+    repeats: int = 0
+    log: list[IncidentEvent] = field(default_factory=list)
+
+    @property
+    def recovery_s(self) -> float | None:
+        """Time from the alert firing to its resolution, as Alertmanager stamps them."""
+        if self.started_at is None or self.resolved_at is None:
+            return None
+        return round(max(self.resolved_at - self.started_at, 0.0), 3)
+
+    def to_json(self) -> dict[str, Any]:
+        def when(t: float | None) -> str | None:
+            return None if t is None else iso(t)
+
+        return {"id": self.id, "key": self.key, "alertname": self.alertname, "target": self.target,
+                "status": self.status, "labels": self.labels, "started_at": when(self.started_at),
+                "opened_at": when(self.opened_at), "resolved_at": when(self.resolved_at),
+                "closed_at": when(self.closed_at), "recovery_s": self.recovery_s,
+                "remediated": self.remediated, "repeats": self.repeats,
+                "log": [e.to_json() for e in self.log]}
+
+    @classmethod
+    def from_json(cls, doc: Any) -> Incident | None:
+        """Leniently; None when it is not an incident (no id, key or target)."""
+        if not isinstance(doc, dict) or not all(isinstance(doc.get(k), str) and doc.get(k)
+                                                for k in ("id", "key", "target")):
+            return None
+        labels = doc.get("labels") if isinstance(doc.get("labels"), dict) else {}
+        raw_log = doc.get("log") if isinstance(doc.get("log"), list) else []
+        events = [IncidentEvent.from_json(e) for e in raw_log]
+        repeats = number(doc.get("repeats"))
+        return cls(id=doc["id"], key=doc["key"], alertname=str(doc.get("alertname") or ""),
+                   target=doc["target"],
+                   status="closed" if doc.get("status") == "closed" else "open",
+                   labels={str(k): str(v) for k, v in labels.items()},
+                   started_at=epoch(doc.get("started_at")), opened_at=epoch(doc.get("opened_at")),
+                   resolved_at=epoch(doc.get("resolved_at")), closed_at=epoch(doc.get("closed_at")),
+                   remediated=doc.get("remediated") is True,
+                   repeats=int(repeats) if repeats is not None else 0,
+                   log=[e for e in events if e is not None])

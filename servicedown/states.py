@@ -61,7 +61,7 @@ class Exit:
         return self.code - 128 if self.code is not None and self.code > 128 else None
 
     def words(self) -> str:
-        code = "?" if self.code is None else str(self.code)
+        code = "unknown" if self.code is None else str(self.code)
         sig = SIGNALS.get(self.signal or 0, "")
         return f"exit code {code}" + (f" ({sig})" if sig else "")
 
@@ -98,6 +98,26 @@ def looping(exits: list[Exit], uptime_s: float | None, restarting: bool) -> bool
     if restarting and len(unasked) >= 2:
         return True
     return len(unasked) >= LOOP_EXITS and (uptime_s is None or uptime_s < LOOP_RUN_S)
+
+
+def settled_since(exits: list[Exit], started: float | None, uptime_s: float | None) -> float | None:
+    """The start of the latest run that lasted LOOP_RUN_S or more (the current one, if it has):
+    an exit or OOM kill before it ended a run that a lasting one followed, so it is history
+    whatever fails now. None when no run in the window lasted that long."""
+    if started is not None and uptime_s is not None and uptime_s >= LOOP_RUN_S:
+        return started
+    for e in reversed(exits):
+        if e.at is not None and e.ran_s is not None and e.ran_s >= LOOP_RUN_S:
+            return e.at - e.ran_s
+    return None
+
+
+def split_settled(exits: list[Exit], since: float | None) -> tuple[list[Exit], list[Exit]]:
+    """-> (exits before `since`: history; the ones since: this incident). Oldest first."""
+    if since is None:
+        return [], list(exits)
+    earlier = [e for e in exits if e.at is not None and e.at < since]
+    return earlier, [e for e in exits if e not in earlier]
 
 
 def history_line(last: Exit, state: str, restarted_by: str) -> str:

@@ -26,6 +26,20 @@ def run(argv: list[str], timeout: float = 120, check: bool = True, **kw: Any) ->
     return proc
 
 
+def docker_with_image(image: str) -> Any:
+    """A Docker client that has `image`, or the test is skipped saying what to do."""
+    import pytest
+    docker = pytest.importorskip("docker")
+    try:
+        client = docker.from_env(timeout=30)
+        client.images.get(image)
+    except docker.errors.ImageNotFound:
+        pytest.skip(f"image {image} not built: run 'make bootstrap'")
+    except docker.errors.DockerException as exc:
+        pytest.skip(f"no Docker engine: {exc}")
+    return client
+
+
 def compose(*args: str, timeout: float = 180, check: bool = True) -> subprocess.CompletedProcess:
     return run(["docker-compose", *args], timeout=timeout, check=check, cwd=COMPOSE_DIR)
 

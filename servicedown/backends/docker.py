@@ -103,6 +103,23 @@ class DockerBackend:
                                              "container": [container_id]})
         return list(stream)
 
+    def stream_events(self, labels: dict[str, str], actions: tuple[str, ...],
+                      since: float | None = None) -> Any:
+        """A streaming subscription to the events of the containers carrying all `labels`
+        (`docker events --filter ... --since`), from `since` (epoch) so a resubscription loses
+        nothing. Iterate it for decoded events; `close()` from another thread ends it.
+
+        The Docker API keeps only a short buffer of past events, so watching needs the stream.
+        The SDK reads it without a timeout: whoever iterates it must bound the wait by pinging
+        the engine and closing the stream when the engine stops answering (watch/sources.py)."""
+        wanted = [f"{k}={v}" if v else k for k, v in labels.items()]
+        try:
+            return self.client.api.events(
+                since=None if since is None else f"{since:.9f}", decode=True,
+                filters={"type": "container", "label": wanted, "event": list(actions)})
+        except DockerException as exc:
+            raise DockerError(f"subscribing to Docker events failed: {short(exc)}") from None
+
     def logs(self, container_id: str, tail: int | None = None, since: float | None = None,
              until: float | None = None, timestamps: bool = False) -> str:
         """stdout and stderr as `docker logs` prints them (with RFC 3339 times if asked)."""

@@ -59,7 +59,7 @@ class HostBackend:
     @property
     def host(self) -> Any:
         if self._host is None:
-            import testinfra
+            import testinfra  # half a second to import: only when a host is asked something
 
             try:
                 self._host = testinfra.get_host(self.spec)
@@ -89,6 +89,24 @@ class HostBackend:
         except Exception as exc:  # the transport failed; reported as a result
             return CommandResult(TRANSPORT, "", clip(exc, 300))
         return CommandResult(res.rc, res.stdout, res.stderr)
+
+    def stream_argv(self, command: str) -> list[str]:
+        """The local command that runs a shell command line on the host with its output
+        streamed back line by line (testinfra runs a command to its end and returns its output,
+        which a follower such as `journalctl -f` never reaches). BackendError for a host spec
+        that cannot stream."""
+        scheme, _, rest = self.spec.partition("://")
+        if scheme == "local":
+            return ["sh", "-c", command]
+        if scheme == "docker" and rest:
+            return ["docker", "exec", rest.split("?")[0], "sh", "-c", command]
+        if scheme in ("ssh", "paramiko") and rest:
+            where, _, port = rest.split("?")[0].partition(":")
+            return ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5",
+                    "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=2",
+                    *(["-p", port] if port else []), where, command]
+        raise BackendError(f"host spec '{self.spec}' cannot stream a command's output; "
+                           "use local://, docker://NAME or ssh://user@host")
 
     def script(self, script: str, args: list[str], timeout: float) -> CommandResult:
         """A POSIX sh script with positional arguments, in one round trip."""

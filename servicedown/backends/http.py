@@ -72,16 +72,19 @@ def without_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
     return urlunsplit(parts._replace(netloc=hostport)), (unquote(user), unquote(password))
 
 
-def get(client: httpx.Client, url: str, deadline_s: float) -> HttpAnswer:
-    """GET url; never raises. Stops reading at MAX_BODY, and the whole exchange (connect,
-    request, headers, body) ends within deadline_s however slowly the server sends."""
+def get(client: httpx.Client, url: str, deadline_s: float, max_bytes: int = MAX_BODY,
+        params: dict[str, str] | None = None) -> HttpAnswer:
+    """GET url; never raises. Stops reading at max_bytes, and the whole exchange (connect,
+    request, headers, body) ends within deadline_s however slowly the server sends. A JSON API's
+    answer cut at a larger max_bytes is no answer (`error` says so), never half a document."""
     answer = HttpAnswer(redact(url))  # what every message and report shows of it
     start = time.monotonic()
     http_deadline.install(client)
     bare, auth = without_credentials(url)
     raw = b""
     try:
-        with http_deadline.deadline(deadline_s), client.stream("GET", bare, auth=auth) as resp:
+        with http_deadline.deadline(deadline_s), client.stream("GET", bare, auth=auth,
+                                                                      params=params) as resp:
             answer.status = resp.status_code
             answer.headers = {k.lower(): v for k, v in resp.headers.items()
                               if k.lower() in ("content-type", "retry-after")}
@@ -91,12 +94,15 @@ def get(client: httpx.Client, url: str, deadline_s: float) -> HttpAnswer:
                 for chunk in resp.iter_bytes():
                     chunks.append(chunk)
                     size += len(chunk)
-                    if size >= MAX_BODY:
+                    if size >= max_bytes:
                         break
             except httpx.TimeoutException:
                 # The status came in time, the body did not: keep what arrived, say so.
                 answer.error = f"the body was not complete within the {deadline_s:g}s deadline"
-            raw = b"".join(chunks)[:MAX_BODY]
+            raw = b"".join(chunks)[:max_bytes]
+            if max_bytes > MAX_BODY and size >= max_bytes:
+                answer.error = f"the answer is larger than {max_bytes // 1024} KiB; not read"
+                raw = b""
     except httpx.TimeoutException as exc:
         answer.error = _timed_out(exc, deadline_s)
     except httpx.HTTPError as exc:

@@ -141,6 +141,48 @@ class KubeBackend:
             message = clip((resp.data or b"").decode("utf-8", "replace"), 240) or resp.reason
         raise ApiError(resp.status, clip(message, 400))
 
+    def watch(self, path: str, query: dict[str, Any] | None = None,
+              timeout_s: float = 30.0) -> Any:
+        """`?watch=true` on a collection: yields its watch events ({"type", "object"}) as the API
+        sends them, until the API ends the watch after `timeout_s` (its timeoutSeconds). Every
+        read is bounded by timeout_s plus a margin, so an API that stops answering raises
+        BackendError instead of holding the caller; an error status raises ApiError."""
+        api = self.api()
+        params = {**(query or {}), "watch": "true", "timeoutSeconds": int(timeout_s),
+                  "allowWatchBookmarks": "true"}
+        try:
+            call = api.param_serialize(
+                method="GET", resource_path=path,
+                query_params=[(k, v) for k, v in params.items() if v is not None],
+                header_params={"Accept": "application/json"}, auth_settings=["BearerToken"])
+            resp = api.call_api(*call, _request_timeout=(self.timeout[0], timeout_s + 10))
+        except ApiException as exc:
+            raise self.unreachable(exc.reason or exc) from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise self.unreachable(exc) from None
+        raw = resp.response  # urllib3's response, not read yet
+        try:
+            if not 200 <= raw.status < 300:
+                body = raw.read()
+                try:
+                    message = json.loads(body).get("message") or raw.reason
+                except (ValueError, AttributeError):
+                    message = body.decode("utf-8", "replace")[:240] or raw.reason
+                raise ApiError(raw.status, str(message)[:400])
+            pending = b""
+            try:
+                for chunk in raw.stream(4096, decode_content=True):
+                    pending += chunk
+                    *lines, pending = pending.split(b"\n")
+                    for line in lines:
+                        if line.strip():
+                            yield json.loads(line)
+            except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+                raise self.unreachable(exc) from None
+        finally:
+            with contextlib.suppress(Exception):
+                raw.close()  # a watch cut short leaves unread bytes: the connection goes
+
     def get(self, path: str, query: dict[str, Any] | None = None) -> dict:
         """GET -> the JSON object; a 401/403 becomes a message that says which permission."""
         try:

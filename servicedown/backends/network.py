@@ -1,5 +1,6 @@
-"""What the checker itself asks over the network: the service's HTTP endpoints, and PostgreSQL's
-startup exchange where the checker probes the database directly (a URL-only target).
+"""What the checker itself asks over the network: the service's HTTP endpoints, the deployment's
+Prometheus, and PostgreSQL's startup exchange where the checker probes the database directly (a
+URL-only target).
 
 One client per run, every exchange bounded; answers are plain data (HttpAnswer, a verdict and
 its detail), so a run can be recorded and replayed like any platform backend.
@@ -33,6 +34,14 @@ class NetworkBackend:
             if self._client is None:
                 self._client = http.make_client(self.timeout_s, self.verify_tls)
         return http.get(self._client, url, self.timeout_s)
+
+    def get_json(self, url: str, params: dict[str, str], max_bytes: int) -> http.HttpAnswer:
+        """GET url?params for a JSON API (Prometheus's), within the run's HTTP bound and at most
+        max_bytes of answer; never raises."""
+        with self._lock:
+            if self._client is None:
+                self._client = http.make_client(self.timeout_s, self.verify_tls)
+        return http.get(self._client, url, self.timeout_s, max_bytes=max_bytes, params=params)
 
     def pg_ping(self, host: str, port: int, user: str, db: str, timeout_s: float) -> tuple[str, str]:
         """-> (verdict, detail): accepting | rejecting | no-response | no-attempt."""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from servicedown.diagnosis import database, health, logs, resources, running, startup
+from servicedown.diagnosis import database, health, logs, monitoring, resources, running, startup
 from servicedown.diagnosis.registry import CHECKS, CheckSpec
 
-# Runbook order: Diagnosis 1-3, then Common Causes 2-4; each area is one check module.
-AREAS = tuple(m.__name__.rsplit(".", 1)[-1] for m in (running, logs, health, resources, database, startup))
+# Runbook order: Diagnosis 1-3, then Common Causes 2-4, then Related Alerts (what the deployment's
+# Prometheus saw); each area is one check module.
+AREAS = tuple(m.__name__.rsplit(".", 1)[-1]
+              for m in (running, logs, health, resources, database, startup, monitoring))
 
 
 def all_checks() -> dict[str, CheckSpec]:

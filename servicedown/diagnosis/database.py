@@ -133,6 +133,11 @@ def reachable(ctx: Context) -> Finding:
         ev["verdict"] = verdict
         if verdict == pgwire.ACCEPTING:
             return ok(f"from the engine's side: {detail}", **ev)
+        peer = ctx.target.peer_down(db.host) if verdict == pgwire.NO_ATTEMPT else None
+        if peer:
+            # Not the engine's setting: the name is right, what it names is down.
+            ev["verdict"] = "peer-down"
+            return bad(f"from the engine's side, the database's path is down: {peer}", **ev)
         if verdict == pgwire.AUTH_FAILED:
             return bad(f"from the engine's side, the database at {db.host}:{db.port} answers but "
                        f"refuses the engine's credentials: {detail}", **ev)

@@ -9,6 +9,7 @@ from servicedown.diagnosis.context import Context
 from servicedown.diagnosis.registry import Finding, bad, check, ok
 from servicedown.healthy import is_healthy
 from servicedown.probes import logscan
+from servicedown.schema import iso
 from servicedown.states import clock
 from servicedown.targets.base import CURRENT, EARLIER
 
@@ -52,6 +53,9 @@ def _make(check_id: str, runbook: str, title: str) -> None:
                 else f"in the last {scan.lines} log lines"
             return ok(f"none {where}" + (f"; {history}" if history else ""), **ev)
         ev["matches"] = [m.text for m in now]
+        times = [m.time for m in now if m.time is not None]
+        if times:  # when the service began to say so, on the platform's clock
+            ev["first_at"] = iso(min(times))
         quoted = "\n  ".join(_quote(m) for m in now[-QUOTED:])
         healed = _healed(ctx, now)
         if healed:

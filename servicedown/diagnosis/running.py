@@ -68,10 +68,15 @@ def platform_health(ctx: Context) -> Finding:
 
 
 def _history(ctx: Context, st: ServiceState) -> str:
-    """The exits of the window as history, when the service has recovered from them."""
-    if st.history and ctx.serving_now():
-        return "; ".join(st.history)
-    return ""
+    """The exits of the window as history, when the service has recovered from them: it serves
+    again, or the run since has lasted past a start (LOOP_RUN_S) without looping. An exit that
+    a minute-long run followed did not end that run: whatever fails now is something else (an
+    OOM kill at 20:07 does not explain a database cut at 20:12)."""
+    if not st.history:
+        return ""
+    settled = st.running and st.how in (states.RUNNING, states.STARTING) and \
+        (st.uptime_s or 0) >= states.LOOP_RUN_S
+    return "; ".join(st.history) if settled or ctx.serving_now() else ""
 
 
 @check("running.restarts", "step:service-running", "no restart loop and no recent crash", CMD)
@@ -119,7 +124,8 @@ def exit_code(ctx: Context) -> Finding:
         hint = " (SIGKILL, not the OOM killer: the platform recorded no OOM kill)"
     elif last.signal == 9:
         hint = " (SIGKILL: OOM killer or kill -9)"
-    return bad(f"last exit code {last.code}{hint} at {states.clock(last.at)}"
+    code = "unknown" if last.code is None else last.code  # a start resets it; the exit went unseen
+    return bad(f"last exit code {code}{hint} at {states.clock(last.at)}"
                + (f", result {st.result}" if st.result else ""), **_ev(st))
 
 

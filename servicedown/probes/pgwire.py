@@ -27,6 +27,31 @@ _BUSY = ("57P03", "53300", "53400")  # starting up / shutting down, too many con
 _AUTH = ("28P01", "28000", "3D000")  # bad password, no such role or no pg_hba entry, no database
 
 
+class _Bounded:
+    """A socket whose every read and write shares one deadline: a slow path that answers each
+    message just in time still ends within the probe's bound, not one bound per message."""
+
+    def __init__(self, sock, deadline):
+        self.sock, self.deadline = sock, deadline
+
+    def _left(self):
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise socket.timeout("deadline")
+        self.sock.settimeout(left)
+
+    def recv(self, n):
+        self._left()
+        return self.sock.recv(n)
+
+    def sendall(self, data):
+        self._left()
+        self.sock.sendall(data)
+
+    def close(self):
+        self.sock.close()
+
+
 def _recv(sock, n):
     data = b""
     while len(data) < n:
@@ -98,18 +123,21 @@ def _password(source):
 def pg_ping(host, port, user, db, timeout, password=None):
     """-> (verdict, detail); verdict: accepting | rejecting | auth-failed | no-response | no-attempt."""
     start = time.monotonic()
+    first = None  # seconds to the server's first answer
     try:
-        sock = socket.create_connection((host, int(port)), timeout=timeout)
+        sock = _Bounded(socket.create_connection((host, int(port)), timeout=timeout),
+                        start + timeout)
     except socket.gaierror as exc:
         return NO_ATTEMPT, "cannot resolve %s: %s" % (host, exc)
     except OSError as exc:
         return NO_RESPONSE, "connect to %s:%s failed: %s" % (host, port, exc)
     try:
-        sock.settimeout(max(timeout - (time.monotonic() - start), 0.1))
         params = b"user\x00" + user.encode() + b"\x00database\x00" + db.encode() + b"\x00\x00"
         sock.sendall(struct.pack("!ii", 8 + len(params), 196608) + params)
         while True:
             kind, body = _message(sock)
+            if first is None:
+                first = time.monotonic() - start
             if kind == b"E":
                 code, msg = _error(body)
                 if code in _BUSY:
@@ -146,6 +174,9 @@ def pg_ping(host, port, user, db, timeout, password=None):
             else:
                 return NO_ATTEMPT, "the server asked for a login this probe does not know (%d)" % code
     except socket.timeout:
+        if first is not None:
+            return NO_RESPONSE, ("%s:%s is slow: its first answer took %.1fs and the login did not "
+                                 "finish within %.1fs" % (host, port, first, timeout))
         return NO_RESPONSE, "no answer from %s:%s within %.1fs" % (host, port, timeout)
     except (OSError, EOFError, ValueError, KeyError) as exc:
         return NO_RESPONSE, "%s:%s: %s" % (host, port, exc)

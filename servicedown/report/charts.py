@@ -22,7 +22,7 @@ STATE_COLOURS = {"pass": "#1a7f37", "ok": "#1a7f37", "fail": "#cf222e", "error":
                  "skip": "#8c959f", "unknown": "#d0d7de"}
 MARK_COLOURS = {"restart": "#8250df", "detect": "#bf8700", "recover": "#1a7f37", "checks": "#0969da",
                 "start": "#8250df", "die": "#cf222e", "change": "#57606a", "load": "#57606a",
-                "fault": "#cf222e"}
+                "fault": "#cf222e", "escalation": "#bc4c00"}
 FAULT_FILL = "#ff818266"  # translucent red: the fault window behind every series
 _STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
 
@@ -84,7 +84,7 @@ def _windows(axis: Axis, windows: Sequence[Window], top: float, bottom: float,
 
 
 MARK_WORDS = {"restart": "restart", "detect": "detected", "recover": "recovered", "checks": "checks ran",
-              "start": "service started", "die": "container died"}
+              "start": "service started", "die": "container died", "escalation": "escalated"}
 MAX_MARK_LABELS = 6  # beyond this the words would overlap; the hover titles still say it
 
 

@@ -14,7 +14,7 @@ from servicedown.redact import clip
 from servicedown.report import charts
 from servicedown.report.evidence import check_fragment, text, with_code
 from servicedown.report.load import Inputs
-from servicedown.report.timeline import Timeline
+from servicedown.report.timeline import Event, Timeline, Window
 from servicedown.schema import number
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -217,39 +217,62 @@ def _checks(inp: Inputs) -> str:
     return "".join(out)
 
 
+MARK_KINDS = ("restart", "detect", "recover", "checks", "start", "die", "escalation")
+
+
 def _timeline(inp: Inputs, tl: Timeline) -> str:
     out = ['<h2 id="timeline">Timeline</h2>']
     if not tl.drawable:
         return out[0] + '<p class="muted">Nothing with a time was found: no timeline to draw.</p>'
-    axis = charts.Axis(tl.t0, tl.t1)  # type: ignore[arg-type]
-    marks = [e for e in tl.events if e.kind in ("restart", "detect", "recover", "checks", "start", "die")]
-    out.append(f'<p class="muted">{_when(tl.t0)} to {_when(tl.t1)}; fault windows shaded red, dashed '
-               "lines mark restarts, detections, recoveries and check runs (hover for details).</p>")
-    lanes = charts.lane_chart(tl.lanes(), axis, windows=tl.windows, marks=marks)
-    out.append(f'<div class="chart">{lanes}</div>')
-    if inp.series:
-        specs = (("rps", "Throughput (requests/s)", "#0969da", lambda v: f"{v:.0f}"),
-                 ("p95_ms", "p95 latency (ms)", "#8250df", lambda v: f"{v:.0f} ms"),
-                 ("error_ratio", "Error ratio", "#cf222e", lambda v: f"{v:.0%}"))
-        for key, title, colour, fmt in specs:
-            points = [(p["t"], p[key]) for p in inp.series]
-            if all(v is None for _, v in points):
-                out.append(f'<p class="muted">{text(title)}: no values in the load timeline.</p>')
-                continue
-            chart = charts.line_chart(points, axis, title=title, fmt=fmt, colour=colour,  # type: ignore[arg-type]
-                                      windows=tl.windows, marks=marks,
-                                      y_max=max(0.05, max(v for _, v in points if v is not None))
-                                      if key == "error_ratio" else None)
-            out.append(f'<div class="chart">{chart}</div>')
-        out.append(_load_summary(inp))
-    else:
-        out.append('<p class="muted">No load ran (or its timeline is missing): no throughput, p95 or '
-                   "error-ratio charts.</p>")
+    marks = [e for e in tl.events if e.kind in MARK_KINDS]
+    if tl.incident is not None:
+        w = tl.incident
+        out.append(f"<p><strong>The incident:</strong> {_when(w.start)} to {_when(w.end)} "
+                   f"({w.end - w.start:.0f} s, {text(w.label)}), from the incident timeline that "
+                   "<code>servicedown watch</code> kept; the view opens on it, with a margin.</p>")
+    out.append(f'<p class="muted">{_when(tl.t0)} to {_when(tl.t1)}; fault and incident windows shaded '
+               "red, dashed lines mark restarts, detections, recoveries, escalations and check runs "
+               "(hover for details).</p>")
+    out.append(_charts(inp, tl, tl.t0, tl.t1, marks))  # type: ignore[arg-type]
+    if tl.full is not None:
+        out.append(f"<details><summary>the whole period ({_when(tl.full[0])} to {_when(tl.full[1])}), "
+                   "earlier runs included</summary>" + _charts(inp, tl, *tl.full, marks) + "</details>")
     out.append("<details><summary>events in order</summary><table><tr><th>time (UTC)</th><th>source</th>"
                "<th>what happened</th></tr>")
     for e in tl.events:
         out.append(f"<tr><td>{_when(e.t)}</td><td>{text(e.source)}</td><td>{text(e.text)}</td></tr>")
     out.append("</table></details>")
+    return "".join(out)
+
+
+def _charts(inp: Inputs, tl: Timeline, t0: float, t1: float, marks: list[Event]) -> str:
+    """The lane chart and the load charts between t0 and t1 (what lies outside is left out)."""
+    axis = charts.Axis(t0, t1)
+    windows = [Window(max(w.start, t0), min(w.end, t1), w.label, w.source) for w in tl.windows
+               if w.end >= t0 and w.start <= t1]
+    lanes = charts.lane_chart(tl.lanes(t0, t1), axis, windows=windows, marks=marks)
+    out = [f'<div class="chart">{lanes}</div>']
+    series = [p for p in inp.series if p["t"] is not None and t0 <= p["t"] <= t1]  # type: ignore[operator]
+    if series:
+        specs = (("rps", "Throughput (requests/s)", "#0969da", lambda v: f"{v:.0f}"),
+                 ("p95_ms", "p95 latency (ms)", "#8250df", lambda v: f"{v:.0f} ms"),
+                 ("error_ratio", "Error ratio", "#cf222e", lambda v: f"{v:.0%}"))
+        for key, title, colour, fmt in specs:
+            points = [(p["t"], p[key]) for p in series]
+            if all(v is None for _, v in points):
+                out.append(f'<p class="muted">{text(title)}: no values in the load timeline.</p>')
+                continue
+            chart = charts.line_chart(points, axis, title=title, fmt=fmt, colour=colour,  # type: ignore[arg-type]
+                                      windows=windows, marks=marks,
+                                      y_max=max(0.05, max(v for _, v in points if v is not None))
+                                      if key == "error_ratio" else None)
+            out.append(f'<div class="chart">{chart}</div>')
+        out.append(_load_summary(inp))
+    elif inp.series:
+        out.append('<p class="muted">The load run lies outside this view (see the whole period).</p>')
+    else:
+        out.append('<p class="muted">No load ran (or its timeline is missing): no throughput, p95 or '
+                   "error-ratio charts.</p>")
     return "".join(out)
 
 

@@ -22,9 +22,11 @@ from servicedown.schema import (
     EXPERIMENT_FIELDS,
     LOAD_FILE,
     OUTCOMES,
+    TIMELINE_FILE,
     TRIAGE_FILE,
     VERDICTS,
     JournalEntry,
+    TimelineEntry,
     epoch,
     number,
 )
@@ -65,6 +67,7 @@ class Inputs:
     load_summary: dict[str, Any] = field(default_factory=dict)  # a fault run's own findings
     load_marks: list[dict[str, Any]] = field(default_factory=list)  # inject / revert / recovered
     suites: list[Suite] = field(default_factory=list)
+    incident: list[TimelineEntry] = field(default_factory=list)  # servicedown watch's timeline
     notes: list[Note] = field(default_factory=list)
     read: list[str] = field(default_factory=list)  # the files that were used
 
@@ -327,6 +330,43 @@ def _locust_history(inp: Inputs, path: Path) -> None:
                               "(no fault windows in it)")
 
 
+# --- the incident timeline (servicedown watch) -------------------------------------------------
+
+def _incident(inp: Inputs) -> None:
+    """The JSON lines watch appended, each read on its own: a line cut short by a crash costs
+    that line, not the file."""
+    path = inp.reports_dir / TIMELINE_FILE
+    if not path.exists():
+        return  # watch did not run: the page builds its timeline from the other results
+    try:
+        if path.stat().st_size > MAX_BYTES:
+            inp.note(TIMELINE_FILE, "corrupt", f"{TIMELINE_FILE} is larger than {MAX_BYTES // 2**20} MiB; "
+                                               "not read")
+            return
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        inp.note(TIMELINE_FILE, "corrupt", f"{TIMELINE_FILE} could not be read: {exc.strerror or exc}")
+        return
+    bad = 0
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        try:
+            entry = TimelineEntry.from_json(mask(json.loads(line)))
+        except ValueError:
+            entry = None
+        if entry is None:
+            bad += 1
+        else:
+            inp.incident.append(entry)
+    inp.incident.sort(key=lambda e: e.time)
+    if bad:
+        inp.note(TIMELINE_FILE, "partial", f"{bad} line(s) of {TIMELINE_FILE} could not be read and "
+                                           "were left out")
+    if inp.incident:
+        inp.read.append(TIMELINE_FILE)
+
+
 # --- coverage and JUnit ---------------------------------------------------------------------
 
 def _coverage(inp: Inputs) -> None:
@@ -392,7 +432,7 @@ def _junit(inp: Inputs) -> None:
 def load(reports_dir: Path) -> Inputs:
     """Everything the report can use from `reports_dir`; never raises for bad content."""
     inp = Inputs(reports_dir)
-    for step in (_triage, _chaos, _load, _coverage, _junit):
+    for step in (_triage, _chaos, _load, _coverage, _junit, _incident):
         try:
             step(inp)
         except Exception as exc:  # a reader bug must cost one section, not the page

@@ -15,6 +15,7 @@ from servicedown.causes import CAUSES
 from servicedown.redact import clip, redact
 from servicedown.report.load import Inputs
 from servicedown.report.timeline import Timeline
+from servicedown.schema import epoch
 
 TODO = "_(to fill in)_"
 # The runbook's Prevention list, by the cause category it answers.
@@ -125,8 +126,27 @@ def _impact(inp: Inputs) -> list[str]:
         acked = sum(int(e["writes_acknowledged"] or 0) for e in inp.experiments)
         lost = sum(int(e["writes_lost"] or 0) for e in inp.experiments)
         out.append(f"- Data: {acked} writes acknowledged during the chaos experiments, {lost} lost.")
-    out += [f"- Users and duration as users saw it: {TODO}", ""]
+    out += [f"- Users and duration as users saw it: {users_saw(inp)}", ""]
     return out
+
+
+def users_saw(inp: Inputs) -> str:
+    """The downtime from the incident timeline: from the first failure, on the platform's clock,
+    to health that held (or to the end of watch, if it had not come back)."""
+    rec = next((e for e in reversed(inp.incident) if e.kind in ("recovery", "end")
+                and isinstance(e.data.get("downtime_s"), int | float)), None)
+    if rec is None:
+        return TODO
+    since = epoch(rec.data.get("down_since"))
+    minutes = float(rec.data["downtime_s"]) / 60
+    span = f"{minutes:.1f} min" if minutes >= 1 else f"{float(rec.data['downtime_s']):.0f} s"
+    if rec.kind == "recovery":
+        back = epoch(rec.data.get("healthy_since")) or rec.time
+        return (f"down {span}, from {_when(since)} (the first failure, on the platform's clock) to "
+                f"{_when(back)} (healthy again, and it held), from the incident timeline; which users "
+                f"were affected: {TODO}")
+    return (f"still down after {span} (since {_when(since)}) when watch ended at {_when(rec.time)}; "
+            f"the recovery time is not in the incident timeline: {TODO}")
 
 
 def _timeline(tl: Timeline) -> list[str]:

@@ -10,10 +10,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from servicedown.report.load import Inputs
-from servicedown.schema import JournalEntry, epoch, number
+from servicedown.schema import JournalEntry, TimelineEntry, epoch, number
 
 NEAR_S = 3600.0  # an event further than this from everything else is listed, not drawn
 MAX_LANES = 16  # check lanes drawn; more would not read at a glance
+# The page opens on the incident: its window plus this share of its length on each side, at
+# least MARGIN_MIN_S; whatever ran before (a load run, an earlier incident) stays on the page
+# under "the whole period".
+MARGIN_SHARE, MARGIN_MIN_S = 0.15, 30.0
+WATCH = "watch"
 _EVENT_LINE = re.compile(r"^(\d\d):(\d\d):(\d\d) (\w+)(.*)$")  # ServiceState.events: "14:02:11 die exit=137"
 
 
@@ -53,13 +58,29 @@ class Timeline:
     snapshots: list[Snapshot] = field(default_factory=list)
     t0: float | None = None
     t1: float | None = None
+    incident: Window | None = None  # the incident the view opens on (servicedown watch's last)
+    full: tuple[float, float] | None = None  # the whole period, when the view is the incident's
 
     @property
     def drawable(self) -> bool:
         return self.t0 is not None and self.t1 is not None
 
-    def lanes(self) -> list[Lane]:
-        """A lane per check that was ever failing or errored; one 'all checks' lane otherwise."""
+    def lanes(self, t0: float | None = None, t1: float | None = None) -> list[Lane]:
+        """A lane per check that was ever failing or errored; one 'all checks' lane otherwise.
+        With t0/t1, only what shows between them: the state at t0 starts each lane there."""
+        lanes = self._lanes()
+        if t0 is None or t1 is None:
+            return lanes
+        out = []
+        for lane in lanes:
+            before = [p for p in lane.points if p[0] < t0]
+            inside = [p for p in lane.points if t0 <= p[0] <= t1]
+            points = ([(t0, before[-1][1])] if before else []) + inside
+            if points:
+                out.append(Lane(lane.label, points))
+        return out
+
+    def _lanes(self) -> list[Lane]:
         bad: dict[str, None] = {}
         for s in self.snapshots:
             for check, state in s.states.items():
@@ -220,15 +241,66 @@ def _bad(state: str) -> bool:
     return state in ("fail", "error")
 
 
+def incident_windows(entries: list[TimelineEntry]) -> list[Window]:
+    """Each incident watch recorded: from when the service first failed (the platform's time
+    it gave) to the recovery; one that watch left open ends at watch's last line."""
+    out: list[Window] = []
+    start: float | None = None
+    last = 0.0
+    for e in entries:
+        since = epoch(e.data.get("down_since"))
+        if e.kind == "start" and start is not None:  # a watch that died without its end line
+            out.append(Window(start, last, "incident (watch ended before recovery)", WATCH))
+            start = None
+        if e.kind == "state" and e.verdict in ("down", "degraded"):
+            t = since if since is not None else e.time
+            start = t if start is None else min(start, t)
+        elif e.kind == "recovery" and start is not None:
+            healthy = epoch(e.data.get("healthy_since")) or e.time
+            out.append(Window(min(start, since or start), healthy, "incident", WATCH))
+            start = None
+        elif e.kind == "end" and start is not None:
+            out.append(Window(min(start, since or start), e.time,
+                              "incident (not recovered when watch ended)", WATCH))
+            start = None
+        last = e.time
+    if start is not None:
+        out.append(Window(start, last, "incident (still open)", WATCH))
+    return [w for w in out if w.end >= w.start]
+
+
+WATCH_KINDS = {"restart": "restart", "recovery": "recover", "escalation": "escalation"}
+
+
+def _watch_events(inp: Inputs) -> tuple[list[Event], list[Snapshot]]:
+    events, snaps = [], []
+    bad = False
+    for e in inp.incident:
+        kind = WATCH_KINDS.get(e.kind, "change")
+        if e.kind == "state" and e.verdict in ("down", "degraded"):
+            kind = "change" if bad else "detect"
+        if e.kind == "state" and e.verdict is not None:
+            bad = e.verdict != "healthy"
+            failed = e.data.get("failed")
+            if isinstance(failed, list):
+                snaps.append(Snapshot(e.time, {str(c): "fail" for c in failed}, WATCH))
+        top = f" ({e.top_cause})" if e.top_cause and e.kind == "state" else ""
+        events.append(Event(e.time, kind, f"{e.kind}{top}: {e.detail}", WATCH))
+    return events, snaps
+
+
 def build(inp: Inputs) -> Timeline:
-    tl = Timeline(windows=_windows(inp))
+    incidents = incident_windows(inp.incident)
+    tl = Timeline(windows=sorted(_windows(inp) + incidents, key=lambda w: w.start))
     tri_events, tri_snaps = _triage_events(inp)
-    tl.snapshots = sorted(_journal_snapshots(inp) + tri_snaps, key=lambda s: s.t)
-    events = [*tri_events, *_journal_events(inp), *_changes(tl.snapshots)]
+    watch_events, watch_snaps = _watch_events(inp)
+    tl.snapshots = sorted(_journal_snapshots(inp) + tri_snaps + watch_snaps, key=lambda s: s.t)
+    events = [*tri_events, *watch_events, *_journal_events(inp), *_changes(tl.snapshots)]
     for w in tl.windows:
-        events.append(Event(w.start, "fault", f"fault window starts: {w.label}", w.source))
+        what = "incident" if w.source == WATCH else "fault window"
+        events.append(Event(w.start, "fault", f"{what} starts: {w.label}", w.source))
         if w.end > w.start:
-            events.append(Event(w.end, "fault", f"fault window ends: {w.label}", w.source))
+            events.append(Event(w.end, "fault", f"{what} ends: {w.label}", w.source))
     kinds = {"recovered": "recover", "inject": "fault", "revert": "fault"}
     for m in inp.load_marks:
         events.append(Event(m["t"], kinds.get(m["event"], "load"), f"load run: {m['event']}", "load"))
@@ -252,4 +324,10 @@ def build(inp: Inputs) -> Timeline:
         lo, hi = min([lo, *near]), max([hi, *near])
         pad = max((hi - lo) * 0.03, 1.0)
         tl.t0, tl.t1 = lo - pad, hi + pad
+    if incidents and tl.drawable:
+        w = incidents[-1]
+        margin = max((w.end - w.start) * MARGIN_SHARE, MARGIN_MIN_S)
+        tl.incident = w
+        tl.full = (min(tl.t0, w.start - margin), max(tl.t1, w.end + margin))  # type: ignore[type-var]
+        tl.t0, tl.t1 = w.start - margin, w.end + margin
     return tl

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from servicedown.runbook import coverage, render
 from servicedown.runbook.reader import RunbookError, read_runbook
-from servicedown.runbook.sources import SourceError, load_results
+from servicedown.runbook.sources import SourceError, load_results, scan_tests
 
 
 def parser() -> argparse.ArgumentParser:
@@ -48,8 +48,6 @@ def run(argv: list[str] | None = None) -> int:
 
 def coverage_command(args: argparse.Namespace) -> int:
     if args.tests:
-        from servicedown.runbook.sources import scan_tests
-
         tests, more = scan_tests([Path(d) for d in args.tests], Path.cwd())
     else:
         tests, more = coverage.project_tests()

@@ -21,10 +21,21 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from servicedown import meanings as mn
+from servicedown.causes import CAUSES
+from servicedown.diagnosis.catalog import all_checks
 from servicedown.runbook import commands as cmds
 from servicedown.runbook import matcher, sidecar
 from servicedown.runbook.reader import Item, Runbook
-from servicedown.runbook.sources import REMEDIATION_ITEMS, ChaosResult, Experiment, TestRef, split_ids
+from servicedown.runbook.sources import (
+    REMEDIATION_ITEMS,
+    ChaosResult,
+    Experiment,
+    TestRef,
+    project_experiments,
+    scan_tests,
+    split_ids,
+)
+from servicedown.suites import suite_dir, suites_root
 
 MEASURES = 3.0  # causes.py: weight 3 = the check that measures the cause itself
 
@@ -129,16 +140,11 @@ def _uniq(values: Iterable[str]) -> list[str]:
 
 
 def project_checks() -> dict[str, CheckLike]:
-    from servicedown.diagnosis.catalog import all_checks
-
     return dict(all_checks())
 
 
 def project_tests() -> tuple[list[TestRef], list[str]]:
     """The runbook markers of the project's suites (checks/ and chaos/), wherever they live."""
-    from servicedown.runbook.sources import scan_tests
-    from servicedown.suites import suite_dir, suites_root
-
     return scan_tests([suite_dir(name) for name in ("checks", "chaos")], suites_root())
 
 
@@ -169,12 +175,8 @@ def build(runbook: Runbook, checks: Mapping[str, CheckLike] | None = None,
     if checks is None:
         checks = project_checks()
     if causes is None:
-        from servicedown.causes import CAUSES
-
         causes = CAUSES
     if experiments is None:
-        from servicedown.runbook.sources import project_experiments
-
         experiments = project_experiments()
     if pins is None:
         pins, more = sidecar.load(runbook)

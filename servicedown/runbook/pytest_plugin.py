@@ -18,7 +18,9 @@ from typing import Any
 import pytest
 
 from servicedown.runbook import sidecar
+from servicedown.runbook.coverage import build
 from servicedown.runbook.reader import Runbook, RunbookError, read_runbook
+from servicedown.runbook.render import matrix_json, matrix_text
 from servicedown.runbook.sources import SourceError, TestRef, checks_of_function, load_results, split_ids
 
 _RUNBOOK = pytest.StashKey[Runbook]()
@@ -118,9 +120,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     runbook = config.stash.get(_RUNBOOK, None)
     if runbook is None:
         return
-    from servicedown.runbook.coverage import build
-    from servicedown.runbook.render import matrix_json
-
     chaos = config.getoption("runbook_chaos_json")
     pins, pin_notes = config.stash[_PINS]
     notes: list[str] = []
@@ -152,8 +151,6 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     matrix = config.stash.get(_MATRIX, None)
     if matrix is None:
         return
-    from servicedown.runbook.render import matrix_text
-
     terminalreporter.section("runbook coverage")
     for line in matrix_text(matrix).splitlines():
         terminalreporter.write_line(line)

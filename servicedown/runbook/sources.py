@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from servicedown.chaos.experiments import EXPERIMENTS
+
 # An experiment whose remedy is the runbook's Quick Fix also proves that step (and times it).
 REMEDIATION_ITEMS: dict[str, tuple[str, ...]] = {"platform-restart": ("step:restart",)}
 
@@ -154,8 +156,6 @@ def _cause_id(value: Any) -> str:
 
 def project_experiments() -> list[Experiment]:
     """The chaos harness's experiments (servicedown/chaos/experiments.py) as the matrix reads them."""
-    from servicedown.chaos.experiments import EXPERIMENTS
-
     return experiments_from(EXPERIMENTS)
 
 

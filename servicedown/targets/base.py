@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from servicedown import states
 from servicedown.backends.command import BackendError, CommandResult, UnreadableFile
 from servicedown.config import Settings
 from servicedown.schema import iso
@@ -89,6 +90,16 @@ class ServiceState:
     serving: int | None = None  # replicas serving, of `replicas` (Kubernetes)
     replicas: int | None = None
 
+    def down_since(self) -> float | None:
+        """When the service stopped serving, on the platform's clock, while it is down: the
+        first exit of a loop that goes on, else the exit that ended the last run."""
+        if self.how not in states.DOWN_STATES and (self.running or not self.exists):
+            return None
+        if self.how == states.CRASH_LOOPING:
+            times = [e.at for e in self.exits if e.at is not None]
+            return min(times) if times else None
+        return self.last_exit.at if self.last_exit is not None else None
+
     def evidence(self) -> dict[str, Any]:
         d = {
             "how": self.how or None,
@@ -103,6 +114,7 @@ class ServiceState:
             "uptime_s": None if self.uptime_s is None else round(self.uptime_s, 1),
             "recent_events": self.events[-10:],
             "started_at": None if self.started_at is None else iso(self.started_at),
+            "down_since": None if self.down_since() is None else iso(self.down_since()),  # type: ignore[arg-type]
             "replicas_serving": None if self.replicas is None else f"{self.serving}/{self.replicas}",
         }
         d.update(self.detail)
@@ -158,6 +170,12 @@ class Target(abc.ABC):
         UnreadableFile (saying why) when the path is a folder."""
         return head_result(path, self.run_in_service(["head", "-c", str(max_bytes), "--", path],
                                                          timeout=5))
+
+    def peer_down(self, host: str) -> str | None:
+        """When a host name the service uses does not resolve: the sentence saying it is a peer
+        of this deployment that is not running (a stopped Compose service drops out of Docker's
+        DNS), else None (a name nothing here knows: a typo, or somewhere else)."""
+        return None
 
     def now(self) -> float:
         """The time on the platform's side (epoch seconds); recorded with its answers, so a

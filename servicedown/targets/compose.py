@@ -108,6 +108,17 @@ class ComposeTarget(Target):
         return sorted({((d.get("Config") or {}).get("Labels") or {}).get(SERVICE_LABEL, "?")
                        for d in found})
 
+    def peer_down(self, host: str) -> str | None:
+        try:
+            found = self._containers(host)
+        except Exception:  # only used to tell a stopped peer from a typo
+            return None
+        if not found or container_status(found[0]) == "running":
+            return None
+        return (f"'{host}' is the service '{host}' of compose project "
+                f"'{self.settings.compose_project}', whose container {container_name(found[0])} "
+                f"is {container_status(found[0])}: a stopped service drops out of Docker's DNS")
+
     def missing_message(self, service: str) -> str:
         others = self._services_in_project()
         if others:
@@ -130,9 +141,13 @@ class ComposeTarget(Target):
         uptime = now - started if started and running else None
         timeline = self._timeline(doc["Id"], now)
         kernel = self.backend.kernel_oom_kills(doc["Id"], now - self.event_window_s)
-        exits = _exits(timeline, kernel or [], doc, running)
-        last = exits[-1] if exits else None
-        oom_killed: bool | None = bool(st.get("OOMKilled")) or bool(last and last.oom)
+        all_exits = _exits(timeline, kernel or [], doc, running, now - self.event_window_s)
+        # What ended a run that a lasting one followed is history: not counted as this incident.
+        since = states.settled_since(all_exits, started if running else None, uptime)
+        earlier, exits = states.split_settled(all_exits, since)
+        kernel_now = [k for k in kernel or [] if since is None or k >= since]
+        last = all_exits[-1] if all_exits else None
+        oom_killed: bool | None = bool(exits and (st.get("OOMKilled") or exits[-1].oom))
         if kernel is None and running and exits and not any(e.oom for e in exits):
             # Restarted since: OOMKilled was reset, and the event buffer may have lost the oom.
             oom_killed = None
@@ -142,6 +157,8 @@ class ComposeTarget(Target):
                           "container's memory cgroup")
         restarting = bool(st.get("Restarting"))
         how, how_detail, history = _how(st, running, restarting, uptime, exits, doc)
+        policy = ((doc.get("HostConfig") or {}).get("RestartPolicy") or {}).get("Name") or "no"
+        history = [_history_line(e, policy) for e in earlier[-3:]] + history
         hc = doc.get("HostConfig") or {}
         # A running container's ExitCode is reset; its last exit lives on in the die events.
         exit_code = st.get("ExitCode") if not running or last is None else last.code
@@ -156,7 +173,7 @@ class ComposeTarget(Target):
             oom_killed=oom_killed,
             uptime_s=uptime,
             events=events,
-            oom_events=max(sum(1 for e in exits if e.oom), len(kernel or [])),
+            oom_events=max(sum(1 for e in exits if e.oom), len(kernel_now)),
             die_events=sum(1 for e in exits if e.code not in (0, None) and not e.requested),
             pid=st.get("Pid") or None,
             how=how, how_detail=how_detail, started_at=started, last_exit=last, exits=exits,
@@ -292,7 +309,7 @@ def _event_time(ev: dict[str, Any]) -> float | None:
 
 
 def _exits(timeline: list[tuple[dict[str, Any], str]], kernel: list[float], doc: dict[str, Any],
-           running: bool) -> list[Exit]:
+           running: bool, since: float | None = None) -> list[Exit]:
     """Every exit in the window, oldest first: a die, with the stop or kill that asked for it
     (a kill event shortly before), the OOM kill that caused it (an oom event or the kernel's
     line), and how long the run lasted (from the start before it)."""
@@ -322,12 +339,20 @@ def _exits(timeline: list[tuple[dict[str, Any], str]], kernel: list[float], doc:
             asked, oom_at = None, None
     st = doc.get("State") or {}
     down = not running and st.get("Status") in ("exited", "dead") and not st.get("Restarting")
+    finished, begun = _epoch(st.get("FinishedAt")), _epoch(st.get("StartedAt"))
     if down and not out:
         # The die event fell out of the window (or of the daemon's short event buffer, which
         # every exec fills): the container's own record.
-        finished, begun = _epoch(st.get("FinishedAt")), _epoch(st.get("StartedAt"))
         out.append(Exit(finished, st.get("ExitCode"), oom=bool(st.get("OOMKilled")),
                         ran_s=None if finished is None or begun is None else finished - begun))
+    if running and not out and finished and begun and finished <= begun and (
+            since is None or finished >= since):
+        # The run before this one ended in the window, but its die event is gone from the
+        # daemon's short buffer: the container's record keeps when (FinishedAt) and whether the
+        # kernel killed it for memory (OOMKilled, or the kernel's line at that time); a start
+        # resets the exit code.
+        oom = bool(st.get("OOMKilled")) or any(abs(k - finished) <= 3 for k in kernel)
+        out.append(Exit(finished, 137 if oom else None, oom=oom))
     policy = ((doc.get("HostConfig") or {}).get("RestartPolicy") or {}).get("Name") or "no"
     if down and out and not out[-1].requested and not out[-1].oom and policy in ("always",
                                                                                "unless-stopped"):
@@ -365,14 +390,12 @@ def _how(st: dict[str, Any], running: bool, restarting: bool, uptime: float | No
     if running:
         history = []
         if last is not None:
-            word, _ = states.exit_state(last)
-            # Docker restarts after an exit it was not asked for; after a request, a start is
-            # someone's (when the request is no longer on record, it does not say who).
-            by = "docker (restart policy)" if not last.requested and word not in (
-                states.EXITED, states.STOPPED) else ""
-            history.append(states.history_line(last, word, by))
+            history.append(_history_line(last, policy))
         since = states.clock(_epoch(st.get("StartedAt")))
         if (st.get("Health") or {}).get("Status") == "starting":
+            if last is not None and last.requested:
+                return states.STARTING, (f"restarted on request ({last.requested}, started again "
+                                         f"at {since}), not yet past its healthcheck"), history
             if last is not None:
                 # Restarted after an exit, not serving yet: the exit is this incident.
                 word, text = states.exit_state(last)
@@ -384,11 +407,27 @@ def _how(st: dict[str, Any], running: bool, restarting: bool, uptime: float | No
     return (*states.exit_state(last), [])
 
 
+def _history_line(last: Exit, policy: str) -> str:
+    # Docker restarts after an exit it was not asked for, as its policy says; after a request,
+    # or with no policy that covers the exit, a start is someone's (its events do not say whose).
+    by = "docker (restart policy)" if _policy_restarts(policy, last) else ""
+    return states.history_line(last, states.exit_state(last)[0], by)
+
+
+def _policy_restarts(policy: str, last: Exit) -> bool:
+    """Whether Docker's restart policy restarts after this exit (on-failure: non-zero only)."""
+    if last.requested or policy in ("", "no"):
+        return False
+    return policy != "on-failure" or last.code not in (0, None)
+
+
 def _log_lines(text: str, started: float | None) -> list[LogLine]:
     """`docker logs -t` lines -> LogLines; a line at or after the last start is of the current
     run (a little slack: Docker stamps the start and the first line in the same instant)."""
     out = []
-    for raw in text.splitlines():
+    # Lines end at "\n" only: a log's other control characters (\r, \x0b, \x1c...) are its
+    # content, and Docker counts lines (its `tail`) by "\n".
+    for raw in text.removesuffix("\n").split("\n") if text else []:
         stamp, sep, rest = raw.partition(" ")
         when = _epoch(stamp) if sep and "T" in stamp and stamp[:1].isdigit() else None
         body = rest if when is not None else raw

@@ -360,7 +360,7 @@ class KubernetesTarget(Target):
                     refused.append(f"pod/{name}{' (previous)' if previous_run else ''}: {exc}")
                     continue
                 prefix = f"[pod/{name}/{container}] "
-                for raw in text.splitlines():
+                for raw in text.removesuffix("\n").split("\n") if text else []:
                     stamp, sep, rest = raw.partition(" ")
                     when = parse_time(stamp) if sep and "T" in stamp and stamp[:1].isdigit() else None
                     body = rest if when is not None else raw

@@ -36,7 +36,7 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from tests.support import ROOT, run
+from tests.support import ROOT, docker_with_image, run
 
 pytestmark = [pytest.mark.compose, pytest.mark.slow]
 
@@ -126,14 +126,7 @@ def _answers(url: str) -> bool:
 
 @pytest.fixture
 def canary_engine():
-    docker = pytest.importorskip("docker")
-    try:
-        client = docker.from_env(timeout=30)
-        client.images.get(IMAGE)
-    except docker.errors.ImageNotFound:
-        pytest.skip(f"image {IMAGE} not built: run 'make bootstrap'")
-    except docker.errors.DockerException as exc:
-        pytest.skip(f"no Docker engine: {exc}")
+    client = docker_with_image(IMAGE)
     values = _canaries()
     env = {"QBITEL_ENVIRONMENT": "production", "DATABASE_HOST": "127.0.0.1", "DATABASE_PORT": "1",
            "DATABASE_NAME": "qbitel", "DATABASE_USER": "qbitel_user", "CANARY_LINES": _inline_lines(values),

@@ -22,6 +22,7 @@ from servicedown.chaos.certs import make_pair
 from servicedown.config import Settings
 from servicedown.targets.compose import PROJECT_LABEL, SERVICE_LABEL, ComposeTarget
 from tests.fakes import results
+from tests.support import docker_with_image
 
 pytestmark = pytest.mark.compose
 
@@ -71,14 +72,7 @@ def _tar() -> bytes:
 
 @pytest.fixture(scope="module")
 def engine_container():
-    docker = pytest.importorskip("docker")
-    try:
-        client = docker.from_env(timeout=30)
-        client.images.get(IMAGE)
-    except docker.errors.ImageNotFound:
-        pytest.skip(f"image {IMAGE} not built: run 'make bootstrap'")
-    except docker.errors.DockerException as exc:
-        pytest.skip(f"no Docker engine: {exc}")
+    client = docker_with_image(IMAGE)
     project = f"sdtls-{secrets.token_hex(4)}"
     container = client.containers.create(
         IMAGE, name=project, labels={PROJECT_LABEL: project, SERVICE_LABEL: "qbitel-engine"})

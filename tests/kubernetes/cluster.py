@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import yaml
 
+from servicedown.ports import free_port  # noqa: F401 (the tests reach it as cluster.free_port)
 from tests.support import ROOT, run
 
 NAMESPACE = "qbitel"

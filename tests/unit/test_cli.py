@@ -139,3 +139,13 @@ def test_a_bad_sidecar_is_a_usage_error_of_the_command(tmp_path, capsys):
     (tmp_path / "R.md.servicedown.yml").write_text('"x": nonsense\n')
     assert cli.main(["coverage", str(tmp_path / "R.md")]) == 2
     assert "unknown meaning 'nonsense'" in capsys.readouterr().err
+
+
+def test_serve_is_a_command_and_its_config_errors_are_one_line(tmp_path, capsys):
+    bad = tmp_path / "serve.yml"
+    bad.write_text("listen: 0.0.0.0:9095\n")
+    assert cli.main(["serve", "--config", str(bad)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["servicedown serve: listen 0.0.0.0:9095 is beyond loopback: serve TLS (tls: cert_file, "
+                   "key_file) or listen on 127.0.0.1"]
+    assert "serve" in cli.usage()

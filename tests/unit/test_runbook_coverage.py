@@ -104,12 +104,13 @@ def test_the_project_runbooks_first_step_runs_every_check():
 
 def test_checks_declared_and_sources_shown():
     m = matrix()
-    assert m.row("cause-3.1").checks == ["database.ready"]
+    assert m.row("cause-3.1").checks == ["database.ready", "monitoring.pg_up"]
     assert "db-down" in m.row("cause-3.1").causes
     assert "checks/test_5_database.py::test_database_ready" in m.row("cause-3.1").tests
     assert m.row("cause-2").mapping.meanings == ("category:resource-exhaustion",)
     assert {"resources.cpu", "resources.disk", "resources.fds"} <= set(m.row("cause-2").checks)
-    assert m.row("related-alert:HighCPUUsage").checks == ["resources.cpu"]
+    assert m.row("related-alert:HighCPUUsage").checks == ["resources.cpu", "monitoring.alerts",
+                                                          "monitoring.cpu"]
     assert m.row("resolution-restart").tests == ["checks/test_7_remediation.py::test_quick_fix_restart"]
 
 
@@ -207,7 +208,7 @@ def test_a_cause_is_matched_by_what_it_says_not_by_its_number():
               "3. **Cache Outage**\n   - Redis unreachable\n\n")
     m = coverage.build(parse_runbook(text[:start] + causes + text[end:], "swap.md"), tests=[],
                        experiments=[])
-    assert m.row("cause-1.1").checks == ["database.ready"]
+    assert m.row("cause-1.1").checks == ["database.ready", "monitoring.pg_up"]
     assert "startup.tls" in m.row("cause-2.1").checks
     assert m.uncovered == ["cause-3", "cause-3.1"]
     assert m.undecided == ["cause-3", "cause-3.1"]

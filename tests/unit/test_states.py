@@ -118,6 +118,20 @@ def test_a_running_container_after_a_crash_has_history_not_a_state():
     assert history and history[0].startswith("recovered: exit code 137") and "docker" in history[0]
 
 
+@pytest.mark.parametrize(("policy", "code", "by_docker"), [
+    ("unless-stopped", 137, True), ("always", 0, True), ("on-failure", 1, True),
+    ("on-failure", 0, False),  # on-failure leaves a clean exit alone: someone started it
+    ("no", 137, False),  # an OOM kill, then `docker start` by hand: never "by docker"
+])
+def test_who_started_it_again_follows_the_restart_policy(policy, code, by_docker):
+    d = doc(status="running", running=True, policy=policy)
+    exits = compose._exits(timeline(ev("start", T0 - 700), ev("die", T0 - 600, exitCode=str(code)),
+                                    ev("start", T0 - 599)), [], d, True)
+    _, _, history = compose._how(d["State"], True, False, 599.0, exits, d)
+    assert ("restarted by docker" in history[0]) is by_docker
+    assert by_docker or "started again" in history[0]
+
+
 def test_restarting_after_several_exits_is_a_loop():
     d = doc(status="restarting", running=True, restarting=True)
     exits = compose._exits(timeline(*[ev("die", T0 - i, exitCode="1") for i in (30, 20, 10)]), [], d, True)
@@ -278,3 +292,8 @@ def test_restarted_after_a_crash_and_not_serving_yet_is_the_crash():
     assert how == states.CRASHED and "not yet past its healthcheck" in detail and not history
     fresh = doc(status="running", running=True, health="starting")
     assert compose._how(fresh["State"], True, False, 1.0, [], fresh)[0] == states.STARTING
+
+
+def test_docker_log_lines_end_at_newlines_only():
+    text = f"{iso(T0)} a\x0bb\x1cc\rd\n{iso(T0 + 1)} e\n"
+    assert [line.text for line in compose._log_lines(text, T0 - 1)] == ["a\x0bb\x1cc\rd", "e"]
