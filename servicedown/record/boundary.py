@@ -24,6 +24,9 @@ class Boundary:
     acting: tuple[str, ...] = ()  # of those, the ones that change it: logged, never memoised
     pure: tuple[str, ...] = ()  # public methods that only compute on top of the calls
     state: tuple[str, ...] = ()  # attributes the calls set that targets read (kept as recorded)
+    # Live streams `servicedown watch` follows; a diagnosis run never asks them, and one run's
+    # recording cannot hold a stream: a replay refuses them by name.
+    streams: tuple[str, ...] = ()
     client: str = "_client"  # the attribute holding the live client; poisoned in a replay
 
 
@@ -31,12 +34,15 @@ BOUNDARIES: dict[str, Boundary] = {b.name: b for b in (
     Boundary("docker", DockerBackend,
              calls=("ping", "containers", "events", "logs", "kernel_oom_kills", "read_file", "exec",
                     "start_detached", "restart"),
-             acting=("start_detached", "restart"), pure=("local", "close")),
-    Boundary("host", HostBackend, calls=("run",), pure=("script", "probe", "close"), client="_host"),
+             acting=("start_detached", "restart"), pure=("local", "close"), streams=("stream_events",)),
+    Boundary("host", HostBackend, calls=("run",), pure=("script", "probe", "stream_argv", "close"),
+             client="_host"),
     Boundary("kube", KubeBackend, calls=("request", "exec"),
              pure=("api", "get", "unreachable", "forbidden", "close"), state=("server", "source"),
+             streams=("watch",),
              client="_api"),
-    Boundary("network", NetworkBackend, calls=("get", "pg_ping", "peer_certificate"), pure=("close",)),
+    Boundary("network", NetworkBackend, calls=("get", "get_json", "pg_ping", "peer_certificate"),
+             pure=("close",)),
 )}
 
 

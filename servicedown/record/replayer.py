@@ -70,6 +70,8 @@ class Replayer:
             setattr(backend, attr, codec.decode(value))
         for method in self.boundary.calls:
             setattr(backend, method, self._answer(method))
+        for method in self.boundary.streams:
+            setattr(backend, method, self._no_stream(method))
         backend.now = self._now
         self.backend = backend
 
@@ -78,6 +80,13 @@ class Replayer:
             raise UnrecordedCall(f"replay of a {self.boundary.name} backend: the clock was read, "
                                  "but the recorded run never read it")
         return float(self.clock)
+
+    def _no_stream(self, method: str) -> Callable[..., Any]:
+        def refuse(*args: Any, **kwargs: Any) -> Any:
+            raise UnrecordedCall(f"replay: {self.boundary.name}.{method} is a live stream; a "
+                                 "recording holds one run's answers, not a stream")
+
+        return refuse
 
     def _answer(self, method: str) -> Callable[..., Any]:
         cls = self.boundary.cls

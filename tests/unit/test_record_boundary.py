@@ -25,10 +25,16 @@ from servicedown.record.replayer import Replayer, UnrecordedCall
 def test_every_public_method_is_a_call_or_declared_pure(b):
     public = {n for n, f in inspect.getmembers(b.cls, inspect.isfunction) if not n.startswith("_")}
     public.discard("now")
-    assert public == set(b.calls) | set(b.pure), (
+    known = set(b.calls) | set(b.pure) | set(b.streams)
+    assert public == known, (
         f"{b.cls.__name__}: a method that asks the platform must be in boundary.py's calls, "
-        f"one that only computes in pure: {sorted(public ^ (set(b.calls) | set(b.pure)))}")
+        f"one that only computes in pure: {sorted(public ^ known)}")
     assert set(b.acting) <= set(b.calls)
+
+
+def test_a_replay_refuses_a_live_stream():
+    with pytest.raises(UnrecordedCall, match="stream_events is a live stream"):
+        _replayer([]).backend.stream_events({"a": "b"}, ("die",))
 
 
 def test_boundary_of_an_unknown_object_names_the_known_ones():
