@@ -23,6 +23,8 @@ help:
 	@echo "make load-distributed  the same with a Locust master and one worker process per core"
 	@echo "make load-fault  load while a database fault comes and goes (private stack): budget, recovery"
 	@echo "make lint        ruff"
+	@echo "make corpus      set up, record and revert every corpus incident (CORPUS_ARGS=\"--only 'db-*'\")"
+	@echo "make bench-triage  the triage's accuracy on the recorded corpus and the rules' mutation score"
 	@echo "make coverage    the project's runbook: each item -> checks -> chaos experiments -> MTTD/MTTR"
 	@echo "make report      the post-mortem page and Markdown draft from reports/"
 	@echo "make systemd-up  a systemd host with the engine as qbitel.service (make k8s-up: a real API server)"
@@ -120,6 +122,19 @@ bench: bootstrap
 figures:
 	@scripts/bootstrap.sh venv
 	$(PY) -m bench.render
+
+# The incident corpus (tests/data/incidents): each scenario set up for real on a throwaway stack
+# (and a private systemd host and API server), recorded, reverted. CORPUS_ARGS narrows it.
+.PHONY: corpus bench-triage
+corpus: bootstrap
+	@scripts/bootstrap.sh systemd-image
+	$(PY) -m servicedown.corpus $(CORPUS_ARGS)
+
+# Replays the corpus (no Docker): top-1 accuracy, confident-wrong, inconclusive, per profile and
+# target kind, and the mutation score (cached; BENCH_TRIAGE_ARGS=--no-mutation skips it).
+bench-triage:
+	@scripts/bootstrap.sh venv
+	$(PY) -m bench.bench_triage $(BENCH_TRIAGE_ARGS)
 
 clean: stack-down
 	rm -rf $(REPORTS)/*.html $(REPORTS)/*.json $(REPORTS)/*.xml

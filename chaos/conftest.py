@@ -201,7 +201,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     terminalreporter.write_line(head)
     for r in results:
         terminalreporter.write_line(
-            f"{r.id:24} {r.expected_cause:18} {str(r.detected_cause):18} {_num(r.mttd_s):>7} "
+            f"{r.id:24} {str(r.expected_cause):18} {str(r.detected_cause):18} {_num(r.mttd_s):>7} "
             f"{_num(r.mttr_s):>7} {r.writes_acknowledged:>7} {r.writes_lost:>5}  {r.verdict}")
 
 

@@ -9,22 +9,26 @@ from typing import Any
 
 import pytest
 
-from servicedown.chaos.experiments import EXPERIMENTS, Experiment
+from servicedown.chaos.experiments import BY_ID, EXPERIMENTS, MESSY, Experiment
 from servicedown.chaos.journal import Journal
 from servicedown.chaos.results import ExperimentResult
 
 pytestmark = [pytest.mark.chaos, pytest.mark.slow]
 
-PARAMS = [pytest.param(e, id=e.id, marks=pytest.mark.runbook(e.cause))
-          for e in EXPERIMENTS]
+PARAMS = [pytest.param(e, id=e.id, marks=pytest.mark.runbook(",".join(e.injected)) if e.injected else ())
+          for e in (*EXPERIMENTS, *MESSY)]
 
 
 def detection_problems(r: ExperimentResult) -> list[str]:
     out = []
     # The cause on top is what an on-call engineer acts on: it must be the injected one.
     if r.steady_state and r.detected_cause != r.expected_cause:
-        out.append(f"not detected as '{r.expected_cause}': triage's top cause was "
+        out.append(f"not detected as {r.expected_cause or 'no cause'!r}: triage's top cause was "
                    f"{r.detected_cause!r} (ranking {r.ranking}; failing {r.checks_failed})")
+    # Several causes at once: each must be among the ranked causes, not only the first.
+    missing = [c for c in BY_ID[r.id].also if r.steady_state and c not in r.causes_listed]
+    if missing:
+        out.append(f"injected cause(s) {', '.join(missing)} not listed (listed: {r.causes_listed})")
     return out + r.expectation_problems
 
 
@@ -48,7 +52,10 @@ def other_problems(r: ExperimentResult) -> list[str]:
 def test_experiment(experiment: Experiment, run_experiment: Callable[[Experiment], Any],
                     chaos_journal: Journal) -> None:
     result = run_experiment(experiment)
-    problems = other_problems(result) + detection_problems(result)
+    detection = detection_problems(result)
+    problems = other_problems(result) + detection
+    if detection and experiment.known_gap and not other_problems(result):
+        pytest.xfail(f"[{experiment.id}] known gap ({experiment.known_gap}): " + "; ".join(detection))
     if problems:
         pytest.fail(f"[{experiment.id}] {experiment.title}\n  - " + "\n  - ".join(problems)
                     + "\n\njournal:\n" + chaos_journal.excerpt(experiment.id), pytrace=False)

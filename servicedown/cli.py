@@ -7,6 +7,7 @@ wheel (an on-call engineer's jump host).
     servicedown report [--reports-dir DIR]   the post-mortem page from reports/
     servicedown watch [options]              stay with the incident: checks on every platform event
     servicedown serve [--config FILE]        the Alertmanager webhook receiver (docs/receiver.md)
+    servicedown record NAME [options]        record a live incident as a corpus case
 
 The suites run in this process through pytest.main with the project's settings
 (servicedown/suites) and plugins named up front, so options such as `--runbook PATH` are known
@@ -85,6 +86,12 @@ def serve(args: list[str]) -> int:
     return serve_main(args)
 
 
+def record(args: list[str]) -> int:
+    from servicedown.record.__main__ import main as record_main
+
+    return int(record_main(args))
+
+
 COMMANDS: dict[str, Command] = {
     "checks": Command("run the incident checks against a deployment (pytest options follow)",
                       pytest_suite("checks"), passthrough=True),
@@ -95,6 +102,8 @@ COMMANDS: dict[str, Command] = {
     "watch": Command("watch the service through the incident: checks on every platform event, "
                      "the escalation clock, the incident timeline", watch),
     "serve": Command("receive Alertmanager's alerts: triage each incident, serve /metrics", serve),
+    "record": Command("record a live incident (every platform answer) as a replayable case "
+                      "(docs/accuracy.md)", record),
 }
 
 

@@ -11,6 +11,12 @@ Remediations (the runbook's, per kind of cause):
 - `platform-restart`: the Quick Fix, `docker-compose restart qbitel-engine`, via the target.
 - `restore-dependency`: the database (or the path to it) given back.
 - `fix-env-restart`: the environment or files fixed, then the engine (re)started with them.
+- `none`: the fault was over before the checks ran (a healed blip, a recovery); nothing to do.
+
+Messy experiments (MESSY) come as incidents do: two causes at once (`also` names the others,
+each of which must be listed), or only the history of one that is over (`cause` empty: the
+triage must name no cause). `known_gap` says why the triage is known to miss one today; its
+test then reports the miss as expected, while recovery and writes are still held.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from typing import Any
 
 from servicedown.causes import cause
 
-REMEDIATIONS = ("self-heal", "platform-restart", "restore-dependency", "fix-env-restart")
+REMEDIATIONS = ("self-heal", "platform-restart", "restore-dependency", "fix-env-restart", "none")
 BASELINES = ("default", "tls", "low-nofile", "low-cpu")
 
 
@@ -31,21 +37,32 @@ class Experiment:
     id: str
     title: str
     fault: str  # a kind in faults.FAULTS
-    cause: str  # the cause id (causes.py) triage must put on top
+    cause: str  # the cause id (causes.py) triage must put on top; "" = none (only history left)
     remediation: str
     params: Mapping[str, Any] = field(default_factory=dict)
     baseline: str = "default"  # the engine's configuration for the steady state
     must_fail: tuple[str, ...] | None = None  # None: the cause's expected_fail
     must_pass: tuple[str, ...] | None = None  # None: the cause's expected_pass
     note: str = ""  # why this experiment's expectations differ from the cause's
+    also: tuple[str, ...] = ()  # further causes injected at once: each must be listed
+    known_gap: str = ""  # why the triage misses this one today (the issue that fixes it)
 
     @property
     def expected_fail(self) -> tuple[str, ...]:
-        return self.must_fail if self.must_fail is not None else cause(self.cause).expected_fail
+        if self.must_fail is not None:
+            return self.must_fail
+        return cause(self.cause).expected_fail if self.cause else ()
 
     @property
     def expected_pass(self) -> tuple[str, ...]:
-        return self.must_pass if self.must_pass is not None else cause(self.cause).expected_pass
+        if self.must_pass is not None:
+            return self.must_pass
+        return cause(self.cause).expected_pass if self.cause else ()
+
+    @property
+    def injected(self) -> tuple[str, ...]:
+        """Every cause injected: the expected one first."""
+        return tuple(c for c in (self.cause, *self.also) if c)
 
 
 KILLED_NO_TRACE = ("A SIGKILL leaves no traceback (the cause's logs.stack_trace); the platform's "
@@ -109,12 +126,33 @@ EXPERIMENTS: tuple[Experiment, ...] = (
                params={"remove_key": True, "restart": True}),
 )
 
-BY_ID: dict[str, Experiment] = {e.id: e for e in EXPERIMENTS}
+DB_DOWN = ("postgres-stop", {})
+MESSY: tuple[Experiment, ...] = (
+    Experiment("compound-env-db", "the engine redeployed without JWT_SECRET while Postgres is down",
+               "compound", "missing-env", "fix-env-restart", also=("db-down",),
+               params={"faults": [DB_DOWN, ("engine-env", {"unset": ("JWT_SECRET",)})]},
+               must_fail=("startup.env", "database.ready"), must_pass=(),
+               note="Two causes: the engine cannot start without JWT_SECRET whatever the database "
+                    "does, so the missing variable comes first; the database must be listed too."),
+    Experiment("stale-db-errors", "Postgres down for 3 s and back before the checks run",
+               "healed", "", "none", params={"fault": DB_DOWN, "hold_s": 3},
+               must_fail=(), must_pass=("database.ready", "health.endpoint"),
+               note="Only history is left (database errors in the logs): no cause must be named."),
+    Experiment("recovered-disk-full", "the data volume filled, freed and the engine restarted "
+               "(the runbook's fix) before the checks run again", "healed", "", "none",
+               params={"fault": ("disk-fill", {}), "hold_s": 2, "restart": True},
+               must_fail=(), must_pass=("resources.disk", "health.endpoint"),
+               note="A rerun after recovery: the restart and the old errors are history."),
+)
+
+BY_ID: dict[str, Experiment] = {e.id: e for e in (*EXPERIMENTS, *MESSY)}
 
 
 def select(patterns: Iterable[str] | None) -> list[Experiment]:
-    """Experiments whose id matches one of the patterns (exact or shell-style), table order."""
+    """Experiments whose id matches one of the patterns (exact or shell-style), table order;
+    the messy ones after the catalogue's."""
     pats = [p for p in (patterns or []) if p]
+    every = [*EXPERIMENTS, *MESSY]
     if not pats:
-        return list(EXPERIMENTS)
-    return [e for e in EXPERIMENTS if any(fnmatch.fnmatchcase(e.id, p) for p in pats)]
+        return every
+    return [e for e in every if any(fnmatch.fnmatchcase(e.id, p) for p in pats)]

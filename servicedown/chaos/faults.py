@@ -426,8 +426,9 @@ class EngineEnv(Fault[StackHost]):
     """The engine recreated with a changed environment (a deploy with a bad config).
 
     params: `unset` (names), `shorten` ({name: length}), `replace` (names given another valid
-    random value, e.g. a DATABASE_PASSWORD the database does not know). The journal gets names
-    and lengths only."""
+    random value, e.g. a DATABASE_PASSWORD the database does not know), `set` ({name: value}
+    for variables that are not secrets, e.g. a DATABASE_HOST typo). The journal gets names and
+    lengths only."""
 
     kind = "engine-env"
 
@@ -442,11 +443,17 @@ class EngineEnv(Fault[StackHost]):
             changes[name] = make_secret(name)
         for name, length in dict(self.params.get("shorten", {})).items():
             changes[name] = _short_value(name, int(length))
+        plain = dict(self.params.get("set", {}))
+        secret = [n for n in plain if secret_rules.is_secret_name(n)]
+        if secret:
+            raise FaultError(f"'set' is for plain variables; {', '.join(secret)} are secrets "
+                             "(use replace or shorten)")
+        changes.update(plain)
         unset = tuple(self.params.get("unset", ()))
         stack.recreate_engine(self.before.changed(f"{self.before.name}+{self.kind}", changes,
                                                   unset))
         return {"unset": list(unset), "shortened": dict(self.params.get("shorten", {})),
-                "replaced": list(self.params.get("replace", ()))}
+                "replaced": list(self.params.get("replace", ())), "set": plain}
 
     def fix(self, stack: StackHost) -> dict[str, Any]:
         """The runbook's remedy: the environment fixed, the engine recreated with it (what
@@ -534,6 +541,13 @@ FAULTS: dict[str, type[Fault[Any]]] = {
 }
 
 
+def _messy() -> None:
+    """The messy faults (messy.py) compose these ones, so they register after them."""
+    from servicedown.chaos.messy import MESSY
+
+    FAULTS.update(MESSY)
+
+
 def make_fault(kind: str, params: dict[str, Any]) -> Fault[Any]:
     try:
         return FAULTS[kind](**params)
@@ -542,3 +556,5 @@ def make_fault(kind: str, params: dict[str, Any]) -> Fault[Any]:
 
 
 __all__ = ["FAULTS", "Fault", "FaultError", "make_fault"]
+
+_messy()

@@ -35,9 +35,15 @@ def fix_env_restart(stack: StackHost, fault: Fault[Any]) -> dict[str, Any]:
     return {"action": "environment fixed, engine restarted with it", **fault.fix(stack)}
 
 
+def nothing(stack: StackHost, fault: Fault[Any]) -> dict[str, Any]:
+    """The fault was over before the checks ran: the right action is none."""
+    return {"action": "none: the fault is over"}
+
+
 REMEDIES: dict[str, Callable[[StackHost, Fault[Any]], dict[str, Any]]] = {
     "self-heal": self_heal,
     "platform-restart": platform_restart,
     "restore-dependency": restore_dependency,
     "fix-env-restart": fix_env_restart,
+    "none": nothing,
 }

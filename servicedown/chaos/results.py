@@ -44,7 +44,7 @@ def expectation_problems(results: Iterable[CheckResult], must_fail: Iterable[str
 @dataclass
 class ExperimentResult:
     id: str
-    expected_cause: str
+    expected_cause: str | None  # None: only history was left, no cause must be named
     fault: str = ""
     remediation: str = ""
     detected_cause: str | None = None
@@ -58,6 +58,7 @@ class ExperimentResult:
     # Beyond the report's fields: what a reader of a failure needs.
     steady_state: bool = False
     ranking: list[str] = field(default_factory=list)  # "cause (score)" at detection or last poll
+    causes_listed: list[str] = field(default_factory=list)  # every ranked cause, same poll
     checks_failed: list[str] = field(default_factory=list)  # at detection, or at the last poll
     expectation_problems: list[str] = field(default_factory=list)
     detection_polls: int = 0

@@ -120,7 +120,8 @@ class Runner:
 
     # --- the experiment --------------------------------------------------------------------
     def run(self, exp: Experiment) -> ExperimentResult:
-        res = ExperimentResult(exp.id, exp.cause, fault=exp.fault, remediation=exp.remediation)
+        res = ExperimentResult(exp.id, exp.cause or None, fault=exp.fault,
+                               remediation=exp.remediation)
         fault = make_fault(exp.fault, dict(exp.params))
         writer: Writer | None = None
         try:
@@ -222,7 +223,8 @@ class Runner:
                 recovered_at = o.at
             if detected_at is None:
                 res.ranking, res.checks_failed, res.detected_cause = ranking(o.triage), failed, top
-                if top == exp.cause:
+                res.causes_listed = [c.id for c in o.triage.causes]
+                if top == (exp.cause or None):
                     detected_at, at_detection = o.at, o.results
                     res.detected, res.mttd_s = True, elapsed(t0, o.at)
             seen_failed.update(r.id for r in o.results if r.failed)

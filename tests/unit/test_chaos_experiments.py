@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from servicedown.causes import CAUSES, cause
-from servicedown.chaos.experiments import BASELINES, BY_ID, EXPERIMENTS, REMEDIATIONS, select
+from servicedown.chaos.experiments import BASELINES, BY_ID, EXPERIMENTS, MESSY, REMEDIATIONS, select
 from servicedown.chaos.faults import FAULTS, FaultError, make_fault
 from servicedown.diagnosis.catalog import all_checks
 
@@ -13,7 +13,7 @@ CHECKS = set(all_checks())
 
 
 def test_ids_are_unique_and_indexed():
-    ids = [e.id for e in EXPERIMENTS]
+    ids = [e.id for e in (*EXPERIMENTS, *MESSY)]
     assert len(ids) == len(set(ids))
     assert set(BY_ID) == set(ids)
 
@@ -63,7 +63,7 @@ def test_select_by_id_and_pattern():
     assert [e.id for e in select(["oom"])] == ["oom"]
     assert {e.id for e in select(["db-network*"])} == {
         "db-network", "db-network-latency", "db-network-reset-peer", "db-network-timeout"}
-    assert select([]) == list(EXPERIMENTS)
+    assert select([]) == [*EXPERIMENTS, *MESSY]
     assert select(["nothing-like-it"]) == []
 
 
@@ -74,3 +74,20 @@ def test_faults_are_made_from_data():
         assert fault.describe().startswith(exp.fault)
     with pytest.raises(FaultError, match="unknown fault kind"):
         make_fault("meteor-strike", {})
+
+
+@pytest.mark.parametrize("exp", MESSY, ids=lambda e: e.id)
+def test_messy_experiments_name_known_things_and_explain_themselves(exp):
+    assert exp.fault in FAULTS and exp.remediation in REMEDIATIONS and exp.baseline in BASELINES
+    for c in exp.injected:
+        assert cause(c).id == c
+    assert exp.note, "a messy experiment says what is left for the checks to see"
+    assert not (set(exp.expected_fail) | set(exp.expected_pass)) - CHECKS
+    assert exp.cause or not exp.also, "several causes, but none expected on top"
+    fault = make_fault(exp.fault, dict(exp.params))
+    assert fault.describe().startswith(exp.fault)
+
+
+def test_the_messy_kinds_are_there():
+    assert any(e.also for e in MESSY), "a compound incident"
+    assert {e.fault for e in MESSY if not e.cause} >= {"healed"}, "stale and recovered incidents"
