@@ -72,7 +72,7 @@ def exit_state(last: Exit) -> tuple[str, str]:
     at = f" at {clock(last.at)}"
     if last.requested:
         # A stop that had to end in SIGKILL (the drain overran its grace) is still a stop.
-        if "stop" in last.requested or last.code in (0, 143):
+        if last.requested.startswith(("docker stop", "systemctl stop")) or last.code in (0, 143):
             return STOPPED, f"stopped on request ({last.requested}), {last.words()}"
         return KILLED, f"killed on request ({last.requested}), {last.words()}"
     if last.oom:

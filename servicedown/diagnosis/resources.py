@@ -24,6 +24,9 @@ def _mib(n: int | None) -> str:
     return "?" if n is None else f"{n / 2**20:.0f} MiB"
 
 
+THROTTLED = 0.5  # of the quota's periods in the sample that ran out of CPU: saturated
+
+
 @check("resources.cpu", "cpu", "CPU below saturation of the service's quota")
 def cpu(ctx: Context) -> Finding:
     f = _facts(ctx)
@@ -35,8 +38,15 @@ def cpu(ctx: Context) -> Finding:
     ev = {"cpu_used_cores": round(f.cpu_used_cores or 0, 3), "capacity_cores": f.cpu_capacity,
           "sample_s": ctx.settings.cpu_sample_s}
     msg = f"CPU {f.cpu_ratio:.0%} of {limit} over {ctx.settings.cpu_sample_s:g}s"
+    if f.cpu_throttled is not None:
+        ev["throttled_periods"] = f"{f.cpu_throttled:.0%} of {f.cpu_periods}"
+        msg += f", its quota ran out in {f.cpu_throttled:.0%} of {f.cpu_periods} scheduling periods"
     if f.cpu_ratio >= ctx.settings.cpu_threshold:
         return bad(msg + " (CPU at 100%: saturated)", **ev)
+    if f.cpu_throttled is not None and f.cpu_throttled >= THROTTLED and (f.cpu_periods or 0) >= 3:
+        # A short sample can fall between bursts; the quota running out period after period is
+        # saturation whatever the average says.
+        return bad(msg + " (CPU at 100% of its quota: throttled)", **ev)
     return ok(msg, **ev)
 
 

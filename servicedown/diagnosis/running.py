@@ -95,8 +95,8 @@ def restarts(ctx: Context) -> Finding:
         return ok(f"no restart since it recovered ({history})", **_ev(st))
     if unasked:
         last = unasked[-1]
-        return bad(f"exited {len(unasked)} time(s) in the last {ctx.settings.event_window_s // 60} "
-                   f"min, last {last.words()} at {states.clock(last.at)}; "
+        return bad(f"exited {len(unasked)} time(s) in the last {_window(ctx)}, last {last.words()} "
+                   f"at {states.clock(last.at)}; "
                    f"{st.how_detail or 'not settled since'}", **_ev(st))
     return ok(f"no recent restarts (restart count {st.restart_count or 0})", **_ev(st))
 
@@ -140,8 +140,7 @@ def oom_killed(ctx: Context) -> Finding:
         if st.oom_killed:
             signs.append("the platform marks the last exit as OOM-killed")
         if st.oom_events:
-            signs.append(f"{st.oom_events} OOM event(s) in the last "
-                         f"{ctx.settings.event_window_s // 60} min")
+            signs.append(f"{st.oom_events} OOM event(s) in the last {_window(ctx)}")
         history = _history(ctx, st)
         if history:
             return ok(f"recovered from an OOM kill ({'; '.join(signs)}): {history}", **_ev(st))
@@ -150,6 +149,11 @@ def oom_killed(ctx: Context) -> Finding:
         # Some platforms cannot tell (systemd on cgroup v1): unknown is not "no".
         return skip("the platform cannot tell whether the last exit was an OOM kill", **_ev(st))
     return ok("no OOM kill recorded", **_ev(st))
+
+
+def _window(ctx: Context) -> str:
+    s = ctx.settings.event_window_s
+    return f"{s // 60:g} min" if s >= 120 else f"{s:g} s"
 
 
 def _events_readable(st: ServiceState) -> bool:

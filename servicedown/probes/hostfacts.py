@@ -38,9 +38,11 @@ echo "mem_failcnt=$(rd $mem/memory.failcnt)"
 echo "cpu_quota=$(rd $cpu/cpu.cfs_quota_us)$(rd $cpu/cpu.max)"
 echo "cpu_period=$(rd $cpu/cpu.cfs_period_us)"
 u() { if [ -r $acct/cpuacct.usage ]; then cat $acct/cpuacct.usage; else awk '$1=="usage_usec"{print $2*1000}' $cpu/cpu.stat 2>/dev/null; fi; }
-t0=$(date +%s%N); c0=$(u); sleep "$sample"; t1=$(date +%s%N); c1=$(u)
+th() { awk '$1=="nr_periods"{p=$2} $1=="nr_throttled"{t=$2} END{print p+0, t+0}' $cpu/cpu.stat 2>/dev/null; }
+t0=$(date +%s%N); c0=$(u); h0=$(th); sleep "$sample"; t1=$(date +%s%N); c1=$(u); h1=$(th)
 echo "cpu_used_ns=$((c1 - c0))"
 echo "cpu_wall_ns=$((t1 - t0))"
+echo "cpu_throttle=$h0 $h1"
 for p in "$@"; do
   [ -e "$p" ] || { echo "disk=$p missing"; continue; }
   df -Pk -- "$p" 2>/dev/null | awk -v p="$p" 'NR==2{print "disk=" p " " $2 " " $3 " " $4 " " $6}'
@@ -95,6 +97,10 @@ class Facts:
     cpu_used_cores: float | None
     disks: list[Disk]
     missing_paths: list[str]
+    # Of the quota's scheduling periods in the sample, the share in which the quota ran out
+    # (cpu.stat nr_throttled / nr_periods): CPU at 100 % of its quota, however short the sample.
+    cpu_throttled: float | None = None
+    cpu_periods: int | None = None
 
     @property
     def cpu_capacity(self) -> float:
@@ -173,6 +179,11 @@ def parse(output: str) -> Facts:
 
     used_ns, wall_ns = _int(kv.get("cpu_used_ns")), _int(kv.get("cpu_wall_ns"))
     cpu_used = used_ns / wall_ns if used_ns is not None and wall_ns and used_ns >= 0 else None
+    throttle = [_int(x) for x in kv.get("cpu_throttle", "").split()]
+    periods = throttled = None
+    if len(throttle) == 4 and None not in throttle:
+        p0, n0, p1, n1 = throttle
+        periods, throttled = p1 - p0, n1 - n0
 
     return Facts(
         pid_alive=kv.get("pid_alive") == "1",
@@ -185,6 +196,8 @@ def parse(output: str) -> Facts:
         mem_failcnt=_int(kv.get("mem_failcnt")),
         cpu_limit_cores=cpu_limit,
         cpu_used_cores=cpu_used,
+        cpu_throttled=throttled / periods if periods and throttled is not None and throttled >= 0 else None,
+        cpu_periods=periods,
         disks=list(disks.values()),
         missing_paths=missing,
     )

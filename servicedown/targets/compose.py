@@ -359,9 +359,11 @@ def _exits(timeline: list[tuple[dict[str, Any], str]], kernel: list[float], doc:
         # Docker restarts a container with this policy after any exit it did not ask for; one
         # left down was stopped or killed on request, even when the event saying so is gone.
         last = out[-1]
-        word = "docker stop" if last.code in (0, 143) else "docker kill or stop"
-        out[-1] = Exit(last.at, last.code, False, f"{word} (the restart policy '{policy}' left it "
-                       "down, which Docker does only after a request)", last.ran_s)
+        # A stopped engine ends with 0 or 143 (it handles SIGTERM); 137 is a kill, or a stop
+        # whose grace ran out, which the events alone could tell apart.
+        word = "docker stop" if last.code in (0, 143) else "docker kill (or a stop past its grace)"
+        out[-1] = Exit(last.at, last.code, False, f"{word}: the restart policy '{policy}' left it "
+                       "down, which Docker does only after a request", last.ran_s)
     return out
 
 

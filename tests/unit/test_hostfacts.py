@@ -1,4 +1,7 @@
+from servicedown.backends.command import CommandResult
+from servicedown.config import Settings
 from servicedown.probes import hostfacts
+from tests.fakes import FakeTarget, results
 
 V1 = """pid_alive=1
 nofile_soft=64
@@ -61,3 +64,22 @@ def test_garbage_is_ignored():
 def test_command_passes_pid_sample_and_paths():
     argv = hostfacts.command(1, 0.5, ["/", "/data"])
     assert argv[:2] == ["sh", "-c"] and argv[3:] == ["facts", "1", "0.5", "/", "/data"]
+
+
+def test_throttled_periods_over_the_sample():
+    f = hostfacts.parse("cpu_quota=50000\ncpu_period=100000\ncpu_used_ns=330000000\n"
+                        "cpu_wall_ns=1000000000\ncpu_throttle=100 40 105 44\n")
+    assert f.cpu_periods == 5 and f.cpu_throttled == 0.8
+    assert hostfacts.parse("cpu_throttle=0 0 0 0\n").cpu_throttled is None  # no quota: no periods
+    assert hostfacts.parse("cpu_throttle=1 2\n").cpu_throttled is None  # an older script's answer
+
+
+def test_a_quota_that_runs_out_period_after_period_is_saturated_whatever_the_average():
+    class Throttled(FakeTarget):
+        def run_in_service(self, argv, timeout):
+            return CommandResult(0, "pid_alive=1\ncores=2\ncpu_quota=50000\ncpu_period=100000\n"
+                                    "cpu_used_ns=330000000\ncpu_wall_ns=1000000000\n"
+                                    "cpu_throttle=100 40 105 44\n", "")
+
+    r = results(Throttled(settings=Settings(target="url")), ["resources.cpu"])["resources.cpu"]
+    assert r.outcome.value == "fail" and "throttled" in r.message and "80% of 5" in r.message
