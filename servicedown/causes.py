@@ -72,6 +72,9 @@ class Cause:
     expected_fail: tuple[str, ...]  # checks that must fail while this cause is injected
     expected_pass: tuple[str, ...] = ()  # checks that must stay green: they tell it apart
     in_runbook: bool = True  # False: a situation the runbook names no cause for
+    # A symptom (the port is dead, every request fails) rather than a reason: ranked first only
+    # when no other cause with its defining evidence explains it.
+    symptom: bool = False
 
     @property
     def resolution_text(self) -> list[str]:
@@ -123,6 +126,8 @@ NETWORK = (r"timeout expired|timed out|temporary failure in name resolution|no r
 UNRESOLVABLE = r"cannot resolve|could not translate host|name or service not known|no-attempt"
 SHUTDOWN = r"database system is (?:shutting down|starting up)|terminating connection|rejecting"
 SLOW = r"slow|budget|timed out|timeout"
+# A traceback while the process runs on (logs.stack_trace): failing requests, not a crash.
+RUNS_ON = r"the process runs on"
 # The name resolves nowhere because what it names is a stopped peer (database.reachable).
 PEER_DOWN = r"the database's path is down"
 DEAD_PORT = r"refused|nothing listens|closed the connection|reset by peer"
@@ -184,8 +189,10 @@ CAUSES: tuple[Cause, ...] = (
         "crash", "application-crash", "The application crashed (uncaught exception)",
         ("cause-1", "cause-1.1"),
         signals=(
-            # A traceback in the current run, with the process gone after it or health failing.
+            # A traceback in the current run, with the process gone after it or health failing;
+            # not while the process runs on (failing requests: http-errors' evidence).
             fail("logs.stack_trace", 2.5, defining=True),
+            fail("logs.stack_trace", -2.5, RUNS_ON),
             # A non-zero exit nobody asked for, and nothing else (OOM, validation) explains it.
             state_is(3.0, states.CRASHED),
             # A loop whose exits the platform recorded as crashes (not OOM, nobody asking).
@@ -552,6 +559,7 @@ CAUSES: tuple[Cause, ...] = (
         signals=(
             fail("health.endpoint", 3.0, r"HTTP 50[0-24-9]"),
             fail("health.endpoint", 1.0, r"HTTP 503"),
+            fail("logs.stack_trace", 1.0, RUNS_ON),  # each failing request's traceback
             # The engine's 503 blames its database: the database rows explain it.
             fail("health.database", -2.0),
             fail("database.ready", -2.0),
@@ -565,14 +573,16 @@ CAUSES: tuple[Cause, ...] = (
                  "that fails every request"),
             RESTART,
         ),
-        expected_fail=("health.endpoint",), in_runbook=False,
+        expected_fail=("health.endpoint",), in_runbook=False, symptom=True,
     ),
     Cause(
         "port-dead", "not-in-runbook", "Process alive, HTTP port dead",
         (),
         signals=(
-            fail("health.endpoint", 3.0, DEAD_PORT),
-            passed("running.state", 1.0, how=(states.RUNNING,)),
+            # Nothing answering alone is no proof: from a URL a stopped process looks the same.
+            # With the platform saying the process lives, it defines this.
+            fail("health.endpoint", 2.0, DEAD_PORT),
+            passed("running.state", 2.0, how=(states.RUNNING,), defining=True),
             # In its first seconds a service listens on nothing yet: that is starting.
             passed("running.state", -3.0, how=(states.STARTING,)),
             fail("running.state", -3.0),  # not running: a dead port is no news
@@ -585,6 +595,7 @@ CAUSES: tuple[Cause, ...] = (
             RESTART,
         ),
         expected_fail=("health.endpoint",), expected_pass=("running.state",), in_runbook=False,
+        symptom=True,
     ),
     Cause(
         "crash-loop", "not-in-runbook", "Crash-looping, and its logs do not say why",

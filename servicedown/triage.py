@@ -6,9 +6,10 @@ A cause is a candidate when one of its positive FAIL signals matched and its sco
 
 Only a cause with defining evidence (causes.Signal.defines: the check that measures it failed
 now, or its defining log line is in the current run) can be ranked first. Candidates with it
-come first, by score, then by independent corroboration (matched positive FAIL signals), then
-in the table's order; candidates without it follow, each saying so. When no candidate has
-defining evidence the verdict is "cause inconclusive", with what would decide.
+come first (a symptom, such as a dead port, after the causes that explain it), by score, then
+by independent corroboration (matched positive FAIL signals), then in the table's order;
+candidates without it follow, each saying so. When no candidate has defining evidence the
+verdict is "cause inconclusive", with what would decide.
 
 Confidence is a cause's share of the evidence (its score over the candidates' total, where a
 candidate without defining evidence counts half), and at most 0.3 without defining evidence.
@@ -50,7 +51,10 @@ def triage(results: Iterable[CheckResult], causes: Sequence[Cause] = CAUSES) -> 
     if status == "healthy":
         return Triage(status, [], checks, **common)
     scored = [s for s in (_score(c, i, checks) for i, c in enumerate(causes)) if s is not None]
-    scored.sort(key=lambda s: (not s.defining, -s.score, -s.support, s.index))
+    # A symptom that a proven cause explains (a dead port when the open files ran out) follows it.
+    explained = any(s.defining and not s.cause.symptom for s in scored)
+    scored.sort(key=lambda s: (not s.defining, s.cause.symptom and explained, -s.score, -s.support,
+                               s.index))
     # Evidence without a defining check counts half against the others: it is a hint.
     total = sum(s.score * (1.0 if s.defining else 0.5) for s in scored) or 1.0
     ranked = []
@@ -83,11 +87,16 @@ def verdict(results: Sequence[CheckResult]) -> str:
 
     Down: not running, /health not answering or answering 5xx, or the database (a critical
     dependency: no API call works without it) down or out of the engine's reach, whatever
-    /health says (the real engine's stays 200). A database that is full is degraded."""
+    /health says (the real engine's stays 200). A database that is full is degraded, and so is
+    a service back after an exit that answers /health healthy before its platform's own
+    healthcheck has passed."""
     failed = [r for r in results if r.failed]
     if not failed:
         return "healthy"
+    answers = any(r.id == "health.endpoint" and r.passed for r in results)
     for r in failed:
+        if r.id == "running.state" and answers and r.evidence.get("running") is True:
+            continue  # back after an exit and answering healthy: the exit is recent, not down
         if r.id in ("running.exists", "running.state"):
             return "down"
         if r.id == "health.endpoint":
@@ -156,6 +165,8 @@ def _unanswered(r: CheckResult) -> bool:
 def _why_not_first(s: _Scored, top: _Scored, checks: list[CheckResult]) -> str:
     if not s.defining:
         return "no defining evidence: " + _defining_status(s.cause, checks)
+    if s.cause.symptom and not top.cause.symptom:
+        return f"a symptom, which {top.cause.id} explains"
     return f"lower score ({s.score:g} against {top.score:g})"
 
 

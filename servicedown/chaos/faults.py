@@ -495,8 +495,10 @@ class TlsFiles(Fault[StackHost]):
         c = stack.container(ENGINE)
         done: dict[str, Any] = {}
         if self.params.get("cert") == "expired":
+            # With its own key, as an expiry leaves them: a restarted engine serves it.
             pair = make_pair(expired_days_ago=float(self.params.get("days_ago", 2)))
             _put(c, cert_path, pair.cert_pem)
+            _put(c, key_path, pair.key_pem)
             done["cert"] = f"expired on {pair.not_after.date()}"
         if self.params.get("remove_key"):
             done["key_removed"] = _exec(stack, c, ["rm", "-f", key_path]).ok

@@ -65,16 +65,36 @@ def serving(url: str) -> bool:
         return False
 
 
+def status(url: str) -> int | None:
+    """/health's HTTP status, None when nothing answers (a handshake that fails included)."""
+    try:
+        with httpx.Client(timeout=2.0, verify=False) as http:
+            return http.get(url.rstrip("/") + "/health").status_code
+    except httpx.HTTPError:
+        return None
+
+
+# Settling states every builder knows, beside its own probes: a fault that restarts the engine
+# is only set up once the engine answers again the way the fault makes it answer.
+COMMON = {
+    "answers-5xx": lambda url: (status(url) or 0) >= 500,
+    "answers": lambda url: status(url) is not None,
+}
+
+
 def settle(scenario: Scenario, url: str, timeout_s: float,
            probes: Mapping[str, Callable[[], bool]] | None = None) -> None:
     """Wait (bounded) until the scenario's `settle` holds: a number of seconds, /health
-    "healthy" or "unhealthy", or a probe of the caller's by name (e.g. "db-cut")."""
+    "healthy" or "unhealthy", "answers-5xx" or "answers" (any HTTP answer), or a probe of the
+    caller's by name (e.g. "db-cut")."""
     want = scenario.settle
     if isinstance(want, int | float):
         time.sleep(float(want))
         return
-    probe = (probes or {}).get(str(want)) or (lambda: serving(url) == (want == "healthy"))
-    if not polling.until(probe, timeout_s, interval_s=0.3):
+    common = COMMON.get(str(want))
+    probe = (probes or {}).get(str(want)) or (common and (lambda: common(url))) or (
+        lambda: serving(url) == (want == "healthy"))
+    if not polling.until(probe, timeout_s, interval_s=0.1):
         raise SettleError(f"not seen within {timeout_s:.0f}s: {want}; the scenario is not what "
                           "its label says")
 

@@ -48,6 +48,15 @@ def database_cut(stack: ChaosStack) -> bool:
     return res.rc in (0, 2) and res.stdout.strip().partition("\t")[0] != "accepting"
 
 
+def restarted(stack: ChaosStack) -> bool:
+    """Back after an exit and answering, before Docker's healthcheck has passed: the incident
+    as on-call meets it, not yet history (the healthcheck runs every second, so poll fast)."""
+    c = stack.container(ENGINE)
+    c.reload()
+    health = ((c.attrs.get("State") or {}).get("Health") or {}).get("Status")
+    return health == "starting" and common.status(stack_url(stack)) == 200
+
+
 def reset(stack: ChaosStack, scenario: Scenario) -> None:
     """A fresh engine of the scenario's baseline, Postgres running, the link clean."""
     assert stack.toxiproxy is not None
@@ -85,7 +94,7 @@ def record_on(stack: ChaosStack, scenario: Scenario, profile: str, out_dir: Path
             progress(f"    inject {fault.describe()}")
             detail = fault.inject(stack)
         common.settle(scenario, stack_url(stack), SETTLE_TIMEOUT_S,
-                      {"db-cut": lambda: database_cut(stack)})
+                      {"db-cut": lambda: database_cut(stack), "restarted": lambda: restarted(stack)})
         settings = run_settings(stack, scenario)
         options = {"since": stack.window_start} if scenario.window == "incident" else {}
         backend = DockerBackend(settings.check_timeout_s + 5, client=stack.client) \

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from servicedown.backends.command import CommandResult
 from servicedown.diagnosis.context import Context
 from servicedown.diagnosis.registry import Finding, bad, check, not_applicable, ok, skip
 from servicedown.probes import pgwire
@@ -118,12 +119,9 @@ def ready(ctx: Context) -> Finding:
 def reachable(ctx: Context) -> Finding:
     db = database(ctx)
     ev: dict = {"from": "engine", "endpoint": f"{db.host}:{db.port}", "user": db.user}
-    source = _password_source(ctx)
-    ev["logged_in_as_the_engine"] = bool(source)
+    ev["logged_in_as_the_engine"] = bool(_password_source(ctx))
     try:
-        res = ctx.target.run_in_service(
-            pgwire.probe_argv(db.host, db.port, db.user, db.name, PROBE_TIMEOUT_S, source),
-            timeout=PROBE_TIMEOUT_S + 3)
+        res = _engine_side(ctx)
     except NotSupported:
         if db.reachable_from_here:
             return _checker_probe(ctx, db)
@@ -156,6 +154,28 @@ def reachable(ctx: Context) -> Finding:
         return skip(f"no way to probe from the engine's side (rc={res.rc}: "
                     f"{ctx.redactor.clip(res.stderr.strip(), 150)})", **ev)
     return not_applicable("the engine is not running: there is no engine side to probe from", **ev)
+
+
+def _engine_side(ctx: Context) -> CommandResult | None:
+    """The protocol probe from where the engine runs, logged in as the engine: asked once a run
+    (database.reachable judges it; the logs ask whether the database answers again)."""
+    def probe() -> CommandResult | None:
+        db = database(ctx)
+        return ctx.target.run_in_service(
+            pgwire.probe_argv(db.host, db.port, db.user, db.name, PROBE_TIMEOUT_S,
+                              _password_source(ctx)), timeout=PROBE_TIMEOUT_S + 3)
+
+    return ctx.cached("engine_side_db_probe", probe)
+
+
+def answers_the_engine(ctx: Context) -> bool:
+    """The database takes the engine's own login now, from the engine's side (False when that
+    cannot be asked)."""
+    try:
+        res = _engine_side(ctx)
+    except Exception:  # NotSupported, a platform that does not answer: cannot say it does
+        return False
+    return res is not None and res.rc == 0 and res.stdout.startswith(pgwire.ACCEPTING + "\t")
 
 
 def _password_source(ctx: Context) -> str:

@@ -6,6 +6,7 @@ from typing import Any
 
 from servicedown import states
 from servicedown.diagnosis.context import Context
+from servicedown.diagnosis.database import answers_the_engine
 from servicedown.diagnosis.registry import Finding, bad, check, ok
 from servicedown.healthy import is_healthy
 from servicedown.probes import logscan
@@ -18,6 +19,12 @@ CMD = ("docker-compose logs --tail=100 qbitel-engine | kubectl logs -l app=qbite
 QUOTED = 5  # lines quoted in a failure message; all matches go to the evidence
 STACK_TRACE = "logs.stack_trace"
 QUIET_S = 60.0  # matching lines stopped this long ago, and the service serves: healed
+# Database errors are healed sooner: once the database takes the engine's own login again and
+# the engine serves (its /health counts the database where it reports it), the probe proves the
+# recovery that a quiet minute would only suggest. The lines before that are history.
+DB_QUIET_S = 0.0
+DB_ERROR = "logs.db_error"
+NOT_A_CRASH = "the process runs on: it did not exit"  # causes.py reads this phrase
 
 TITLES = {
     "logs.stack_trace": ("crash", "no stack traces or uncaught exceptions"),
@@ -57,7 +64,7 @@ def _make(check_id: str, runbook: str, title: str) -> None:
         if times:  # when the service began to say so, on the platform's clock
             ev["first_at"] = iso(min(times))
         quoted = "\n  ".join(_quote(m) for m in now[-QUOTED:])
-        healed = _healed(ctx, now)
+        healed = _healed(ctx, check_id, now)
         if healed:
             ev["history"] = [healed, *ev.get("history", [])]
             return ok(f"{healed}:\n  {quoted}", **ev)
@@ -67,6 +74,9 @@ def _make(check_id: str, runbook: str, title: str) -> None:
             excused = _serving_fine(ctx)
             if excused:
                 return ok(f"{head}, while {excused}: reported, not a crash:\n  {quoted}", **ev)
+            if _runs_on(ctx):
+                # Failing requests, each with its traceback: evidence of what fails, not of a crash.
+                return bad(f"{head}, while {NOT_A_CRASH} (failing requests):\n  {quoted}", **ev)
         return bad(f"{head}:\n  {quoted}", **ev)
 
     run.__name__ = check_id.replace(".", "_")
@@ -100,16 +110,32 @@ def _loop_goes_on(ctx: Context) -> bool:
     return st.last_exit is not None and st.how == states.STARTING and not ctx.serving_now()
 
 
-def _healed(ctx: Context, now: list[logscan.Match]) -> str:
-    """Lines of the current run that stopped QUIET_S ago while the service serves again: a blip
-    that healed, history rather than this incident."""
+def _healed(ctx: Context, check_id: str, now: list[logscan.Match]) -> str:
+    """Lines of the current run that stopped QUIET_S ago while the service serves again (database
+    errors: DB_QUIET_S ago, with the database taking the engine's login again): a blip that
+    healed, history rather than this incident."""
     times = [m.time for m in now if m.time is not None]
     if not times or len(times) < len(now):
         return ""
     last = max(times)
-    if ctx.target.now() - last < QUIET_S or not ctx.serving_now():
+    quiet = ctx.target.now() - last
+    if quiet < (DB_QUIET_S if check_id == DB_ERROR else QUIET_S) or not ctx.serving_now():
         return ""
+    if quiet < QUIET_S:
+        if not answers_the_engine(ctx):
+            return ""
+        return (f"{len(now)} matching line(s) until {clock(last)}, none since: the database takes "
+                "the engine's login again and it serves")
     return f"{len(now)} matching line(s) until {clock(last)}, none since (it serves again)"
+
+
+def _runs_on(ctx: Context) -> bool:
+    """The process runs, as it did when these lines of its current run were written."""
+    try:
+        st = ctx.state()
+    except Exception:
+        return False
+    return st.exists and st.running and st.how in ("", states.RUNNING, states.STARTING)
 
 
 def _serving_fine(ctx: Context) -> str:

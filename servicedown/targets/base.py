@@ -104,6 +104,7 @@ class ServiceState:
         d = {
             "how": self.how or None,
             "how_detail": self.how_detail or None,
+            "running": self.running if self.exists else None,
             "status": self.status,
             "health": self.health,
             "restart_count": self.restart_count,
