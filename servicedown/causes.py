@@ -429,7 +429,9 @@ CAUSES: tuple[Cause, ...] = (
             fail("database.reachable", 3.0, AUTH + r"|refuses the engine"),
             # DATABASE_HOST names no host at all (a typo).
             fail("database.reachable", 3.0, UNRESOLVABLE),
-            fail("logs.db_error", 2.0, UNRESOLVABLE, defining=True),
+            # The engine's log cannot tell a typo from a stopped peer or a container cut off its
+            # network (the probe above can): it corroborates, it does not define.
+            fail("logs.db_error", 1.0, UNRESOLVABLE),
             # ...unless the name is right and what it names is stopped.
             fail("database.reachable", -3.0, PEER_DOWN),
             state_is(1.0, states.FAILED_AT_START, states.CRASH_LOOPING),

@@ -167,6 +167,9 @@ def _why_not_first(s: _Scored, top: _Scored, checks: list[CheckResult]) -> str:
         return "no defining evidence: " + _defining_status(s.cause, checks)
     if s.cause.symptom and not top.cause.symptom:
         return f"a symptom, which {top.cause.id} explains"
+    if s.score >= top.score:
+        return (f"as strong ({s.score:g} against {top.score:g}): both may be at work; listed in "
+                "the table's order")
     return f"lower score ({s.score:g} against {top.score:g})"
 
 
