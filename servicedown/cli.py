@@ -44,14 +44,31 @@ def pytest_suite(name: str) -> Callable[[list[str]], int]:
         from servicedown.suites import PYTEST_ARGS, suite_dir, suites_root
 
         # Paths the user names replace the suite; options add to it.
-        paths = [a for a in args if not a.startswith("-") and _is_test_path(a)]
+        paths = _test_paths(args)
         # The settings come from PYTEST_ARGS alone (no config file is read: a wheel has none),
         # the node ids from the suites' folder, wherever the command runs.
-        argv = [*PYTEST_ARGS, f"--config-file={os.devnull}", "--rootdir", str(suites_root()),
+        # The plugins are imported here before pytest loads them as entry points too: their
+        # asserts need no rewriting, and pytest's warning that it cannot is noise at 3 a.m.
+        argv = [*PYTEST_ARGS, "-W", "ignore::pytest.PytestAssertRewriteWarning",
+                f"--config-file={os.devnull}", "--rootdir", str(suites_root()),
                 *(() if paths else (str(suite_dir(name)),)), *args]
         return int(pytest.main(argv, plugins=list(PLUGINS)))
 
     return run
+
+
+def _test_paths(args: list[str]) -> list[str]:
+    """The test paths among the arguments, as pytest's own parser reads them: the value of an
+    option is never one (`--target compose` beside the project's compose/ folder)."""
+    try:
+        from _pytest.config import get_config
+
+        config = get_config()
+        for plugin in PLUGINS:
+            config.pluginmanager.import_plugin(plugin)
+        return list(config._parser.parse_known_args(args).file_or_dir or [])
+    except Exception:  # pytest's private parser moved: the words that look like paths
+        return [a for a in args if not a.startswith("-") and _is_test_path(a)]
 
 
 def _is_test_path(arg: str) -> bool:

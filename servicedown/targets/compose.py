@@ -342,8 +342,12 @@ def _exits(timeline: list[tuple[dict[str, Any], str]], kernel: list[float], doc:
     finished, begun = _epoch(st.get("FinishedAt")), _epoch(st.get("StartedAt"))
     if down and not out:
         # The die event fell out of the window (or of the daemon's short event buffer, which
-        # every exec fills): the container's own record.
-        out.append(Exit(finished, st.get("ExitCode"), oom=bool(st.get("OOMKilled")),
+        # every exec fills, or past the window's whole second): the container's own record,
+        # with the stop or kill that asked for it when that event is still there.
+        fresh = asked is not None and finished is not None \
+            and -1.0 <= finished - asked[0] <= STOP_TO_DIE_S
+        out.append(Exit(finished, st.get("ExitCode"), oom=bool(st.get("OOMKilled")) and not fresh,
+                        requested=asked[1] if fresh and asked else "",
                         ran_s=None if finished is None or begun is None else finished - begun))
     if running and not out and finished and begun and finished <= begun and (
             since is None or finished >= since):

@@ -149,3 +149,14 @@ def test_serve_is_a_command_and_its_config_errors_are_one_line(tmp_path, capsys)
     assert err == ["servicedown serve: listen 0.0.0.0:9095 is beyond loopback: serve TLS (tls: cert_file, "
                    "key_file) or listen on 127.0.0.1"]
     assert "serve" in cli.usage()
+
+
+def test_an_options_value_is_never_a_test_path(tmp_path, monkeypatch):
+    # `--target compose` run from a clone, where compose/ is a folder: the suite still runs.
+    (tmp_path / "compose").mkdir()
+    (tmp_path / "test_here.py").write_text("")
+    monkeypatch.chdir(tmp_path)
+    args = ["--target", "compose", "-q", "--base-url", "http://127.0.0.1:1", "-k", "compose",
+            "test_here.py::test_a"]
+    assert cli._test_paths(args) == ["test_here.py::test_a"]
+    assert cli._test_paths(["--target", "compose", "--compose-project", "compose"]) == []

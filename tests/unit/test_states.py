@@ -98,6 +98,18 @@ def test_a_stop_whose_events_are_gone_is_still_a_stop():
     assert exits[-1].requested and states.exit_state(exits[-1])[0] == states.STOPPED
 
 
+def test_a_stop_past_its_grace_whose_die_event_is_missing_is_a_stop():
+    # The die fell past the query's whole second: the stop's SIGTERM and SIGKILL are there.
+    d = doc(exit_code=137)
+    exits = compose._exits(timeline(ev("start", T0 - 100), ev("kill", T0 - 2, signal="15"),
+                                    ev("kill", T0 - 0.01, signal="9")), [], d, False)
+    assert exits[-1].requested.startswith("docker stop") and exits[-1].code == 137
+    assert states.exit_state(exits[-1])[0] == states.STOPPED
+    # ... and one long before the exit is not its request: the restart policy's reading stays.
+    old = compose._exits(timeline(ev("kill", T0 - 60, signal="15")), [], d, False)
+    assert states.exit_state(old[-1])[0] == states.KILLED and "grace" in old[-1].requested
+
+
 def test_an_exit_docker_restarts_is_not_a_request():
     d = doc(exit_code=137, policy="no")
     exits = compose._exits([], [], d, False)

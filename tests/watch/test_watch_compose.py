@@ -40,6 +40,12 @@ def healthy(stack: ChaosStack) -> ChaosStack:
     SigKill().revert(stack)
     ok, last = stack.wait_engine_healthy(120)
     assert ok, last
+    # /health answers before Docker's healthcheck has passed, and a service not yet past its
+    # healthcheck is degraded: watch would start on an incident and end at once, recovered.
+    engine = stack.container(ENGINE)
+    status = polling.until(lambda: (engine.reload(), engine.attrs["State"].get("Health", {})
+                                    .get("Status"))[1], 60, 0.5, done=lambda s: s == "healthy")
+    assert status == "healthy", f"Docker's healthcheck of the engine: {status}"
     return stack
 
 
