@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from servicedown import config as cfg
+from servicedown.files import write_atomic
 from servicedown.receiver import config as rconfig
 from servicedown.receiver import payload
 from servicedown.receiver.config import ConfigError, ReceiverConfig
-from servicedown.receiver.incidents import IncidentStore, TooManyOpen, write_atomic
+from servicedown.receiver.incidents import IncidentStore, TooManyOpen
 from servicedown.receiver.jobs import Board, Runner
 from servicedown.receiver.metrics import CONTENT_TYPE, ReceiverMetrics
 from servicedown.receiver.page import write as write_page

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 import threading
 import time
 from collections import OrderedDict
@@ -21,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from servicedown.files import write_atomic
 from servicedown.receiver.payload import Alert, Notification
 from servicedown.schema import INCIDENT_FILE, Incident, IncidentEvent, iso
 
@@ -50,20 +49,6 @@ def common_labels(alerts: Sequence[Alert]) -> dict[str, str]:
     """The labels every one of these alerts has, with the same value."""
     first, *rest = alerts
     return {k: v for k, v in first.labels.items() if all(a.labels.get(k) == v for a in rest)}
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Through a temporary file and a rename: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class IncidentStore:

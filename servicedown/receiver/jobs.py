@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from servicedown.diagnosis.runner import run_checks
+from servicedown.files import write_atomic
 from servicedown.model import Triage
 from servicedown.receiver import page
 from servicedown.receiver.config import ReceiverConfig, TargetConfig
-from servicedown.receiver.incidents import IncidentStore, write_atomic
+from servicedown.receiver.incidents import IncidentStore
 from servicedown.receiver.metrics import ReceiverMetrics
 from servicedown.receiver.poster import SummaryPoster
 from servicedown.receiver.scheduler import Job

@@ -8,12 +8,11 @@ arguments cannot be used (no such reports folder, output not writable). Never a 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+from servicedown.files import write_atomic
 from servicedown.redact import clip
 from servicedown.report import html, markdown, timeline
 from servicedown.report.load import Inputs, load
@@ -37,18 +36,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _write(path: Path, text: str) -> None:
-    """Write through a temporary file and a rename, so a reader never sees half a page."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        # "replace": a character no file can hold costs that character, not the page.
-        with os.fdopen(fd, "w", encoding="utf-8", errors="replace") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # "replace": a character no file can hold costs that character, not the page.
+    write_atomic(path, text, errors="replace")
 
 
 def pages(reports: Path, generated: float) -> tuple[Inputs, str, str]:

@@ -264,8 +264,8 @@ def test_summary_has_verdict_cause_evidence_and_steps_and_fits_a_chat():
 
 
 def test_the_incident_page_is_the_reports_with_the_incidents_timeline(tmp_path):
+    from servicedown.files import write_atomic
     from servicedown.receiver import page
-    from servicedown.receiver.incidents import write_atomic
     from servicedown.schema import IncidentEvent, iso
 
     t = triage([CheckResult("running.state", "x", Outcome.FAIL, "not running: stopped on request",
