@@ -169,8 +169,11 @@ def _peak_finding(ctx: Context, prom: Prom, ratio: Series, threshold: float, wha
     return bad(line, **ev)
 
 
-def _highest(candidates: list[Finding]) -> Finding:
-    """Of one finding per instance: a failing one first, then the highest peak."""
+def _highest(candidates: list[Finding], prom: Prom, job: str, series: str) -> Finding:
+    """Of one finding per instance: a failing one first, then the highest peak; with none, a
+    skip that names the `series` of `job` Prometheus has not."""
+    if not candidates:
+        return skip(f"Prometheus has no {series} of job {job} in {prom.window}", prometheus=prom.shown)
     return max(candidates, key=lambda f: (f.outcome is Outcome.FAIL, f.evidence.get("peak_ratio") or 0.0))
 
 
@@ -234,10 +237,8 @@ def memory(ctx: Context) -> Finding:
         found.append(_peak_finding(ctx, prom, promql.ratio(used, limit), ctx.settings.memory_threshold,
                                    "memory", f"its {limit_mib} MiB limit", lives.get("up"),
                                    lives.get("process_start_time_seconds"), limit_mib=limit_mib))
-    if not found:
-        return skip(f"Prometheus has no qbitel_memory_working_set_bytes and qbitel_memory_limit_bytes "
-                    f"of job {ENGINE_JOB} in {prom.window}", prometheus=prom.shown)
-    return _highest(found)
+    return _highest(found, prom, ENGINE_JOB,
+                    "qbitel_memory_working_set_bytes and qbitel_memory_limit_bytes")
 
 
 @check("monitoring.cpu", "cpu", "CPU below saturation of its quota over the event window")
@@ -250,10 +251,7 @@ def cpu(ctx: Context) -> Finding:
                                f"/ qbitel_cpu_limit_cores{{{job}}}")
     found = [_peak_finding(ctx, prom, s, ctx.settings.cpu_threshold, "CPU (1 min rate)", "its quota")
              for s in series]
-    if not found:
-        return skip(f"Prometheus has no qbitel_cpu_usage_seconds_total and qbitel_cpu_limit_cores of "
-                    f"job {ENGINE_JOB} in {prom.window}", prometheus=prom.shown)
-    return _highest(found)
+    return _highest(found, prom, ENGINE_JOB, "qbitel_cpu_usage_seconds_total and qbitel_cpu_limit_cores")
 
 
 @check("monitoring.pool", "db-pool-exhausted", "database connections below max_connections over "
@@ -267,10 +265,7 @@ def pool(ctx: Context) -> Finding:
                                f"/ pg_settings_max_connections{{{job}}}")
     found = [_peak_finding(ctx, prom, s, ctx.settings.connections_threshold,
                            "connections in use", "max_connections", engine=False) for s in series]
-    if not found:
-        return skip(f"Prometheus has no pg_stat_activity_count and pg_settings_max_connections of "
-                    f"job {DB_JOB} in {prom.window}", prometheus=prom.shown)
-    return _highest(found)
+    return _highest(found, prom, DB_JOB, "pg_stat_activity_count and pg_settings_max_connections")
 
 
 @check("monitoring.pg_up", "db-down", "the Postgres exporter reached PostgreSQL over the event window")
