@@ -25,9 +25,11 @@ _FAIL_LINE = re.compile(r"\[(CRITICAL|ERROR)\]\s*\S{0,3}\s*FAIL:")
 _TRUE = ("1", "true", "yes", "on")
 
 
-def _reports(ctx: Context) -> list[secrets.SecretReport] | None:
+def _reports(ctx: Context) -> list[secrets.SecretReport] | Finding:
     env = ctx.environment()
-    return None if env is None else secrets.assess(env)
+    if env is None:
+        return skip("the service's environment cannot be read on this target")
+    return secrets.assess(env)
 
 
 def _describe(r: secrets.SecretReport) -> dict:
@@ -45,8 +47,8 @@ def _presence(r: secrets.SecretReport) -> str:
 @check("startup.env", "missing-env,step:environment", "required variables are set", ENV_CMD)
 def required_env(ctx: Context) -> Finding:
     reports = _reports(ctx)
-    if reports is None:
-        return skip("the service's environment cannot be read on this target")
+    if isinstance(reports, Finding):
+        return reports
     ev = {r.name: _describe(r) for r in reports}
     gone = secrets.missing(reports)
     if gone:
@@ -57,8 +59,8 @@ def required_env(ctx: Context) -> Finding:
 @check("startup.secrets", "config-invalid,step:environment", "secrets long enough and not weak", ENV_CMD)
 def secret_strength(ctx: Context) -> Finding:
     reports = _reports(ctx)
-    if reports is None:
-        return skip("the service's environment cannot be read on this target")
+    if isinstance(reports, Finding):
+        return reports
     ev = {r.name: _describe(r) for r in reports}
     weak = secrets.weak_or_short(reports)
     problems = [p for r in weak for p in r.problems]
