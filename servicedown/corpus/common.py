@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -105,3 +106,17 @@ class Clock:
 
     def __str__(self) -> str:
         return f"{time.monotonic() - self.start:.1f}s"
+
+
+@contextmanager
+def attempt(name: str, failures: list[str], progress: Callable[[str], None]) -> Iterator[None]:
+    """One scenario of a batch: how long it took, or its failure noted under `name` in
+    `failures` and the batch going on (an interrupt still ends it)."""
+    clock = Clock()
+    try:
+        yield
+    except Exception as exc:
+        failures.append(f"{name}: {type(exc).__name__}: {str(exc)[:300]}")
+        progress(f"    FAILED after {clock}: {str(exc)[:300]}")
+    else:
+        progress(f"    done in {clock}")

@@ -123,15 +123,8 @@ def build(scenarios: list[Scenario], profile: str, out_dir: Path,
     with ChaosStack(stack_config(profile), progress=progress) as stack:
         for n, sc in enumerate(scenarios, 1):
             sc = sc.on(profile)
-            clock = common.Clock()
             progress(f"[{profile} {n}/{len(scenarios)}] {sc.id} ({sc.kind}): {sc.title}")
-            try:
+            with common.attempt(f"{profile}.{sc.id}", failures, progress):
                 record_on(stack, sc, profile, out_dir, progress)
                 done += 1
-                progress(f"    done in {clock}")
-            except KeyboardInterrupt:
-                raise
-            except Exception as exc:
-                failures.append(f"{profile}.{sc.id}: {type(exc).__name__}: {str(exc)[:300]}")
-                progress(f"    FAILED after {clock}: {str(exc)[:300]}")
     return done

@@ -127,9 +127,8 @@ def build(batch: list[Scenario], out_dir: Path, progress: Callable[[str], None],
                 cluster.register_node(api, cluster.NODE, kubelet.port)
                 known = {v: k.upper().replace("-", "_") for k, v in values.items()}
                 for n, sc in enumerate(batch, 1):
-                    clock = common.Clock()
                     progress(f"[kubernetes {n}/{len(batch)}] {sc.id}: {sc.title}")
-                    try:
+                    with common.attempt(sc.id, failures, progress):
                         cluster.reset(api)
                         kubelet.logs.clear()
                         start = time.time()
@@ -143,10 +142,6 @@ def build(batch: list[Scenario], out_dir: Path, progress: Callable[[str], None],
                                       provenance={"cluster": "private kube-apiserver; pods written "
                                                              "as a kubelet would (cluster.py)"})
                         done += 1
-                        progress(f"    done in {clock}")
-                    except Exception as exc:
-                        failures.append(f"{sc.id}: {type(exc).__name__}: {str(exc)[:300]}")
-                        progress(f"    FAILED after {clock}: {str(exc)[:300]}")
             finally:
                 health.close()
                 kubelet.close()

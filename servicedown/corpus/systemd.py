@@ -96,9 +96,8 @@ def build(batch: list[Scenario], out_dir: Path, progress: Callable[[str], None],
           failures: list[str]) -> int:
     done = 0
     for n, sc in enumerate(batch, 1):
-        clock = common.Clock()
         progress(f"[systemd {n}/{len(batch)}] {sc.id}: {sc.title}")
-        try:
+        with common.attempt(sc.id, failures, progress):
             with Host() as host:
                 known = host.secrets()
                 start = time.time()
@@ -112,10 +111,4 @@ def build(batch: list[Scenario], out_dir: Path, progress: Callable[[str], None],
                 common.record(sc, "reference", settings, out_dir, progress, known_secrets=known,
                               provenance={"host": "scripts/systemd-host.sh (a private container)"})
             done += 1
-            progress(f"    done in {clock}")
-        except KeyboardInterrupt:
-            raise
-        except Exception as exc:
-            failures.append(f"{sc.id}: {type(exc).__name__}: {str(exc)[:300]}")
-            progress(f"    FAILED after {clock}: {str(exc)[:300]}")
     return done
