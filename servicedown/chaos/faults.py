@@ -67,6 +67,14 @@ def _running(container: Any) -> bool:
     return False
 
 
+def _undo_in_engine(stack: StackHost, argv: list[str]) -> dict[str, Any]:
+    """A revert that runs `argv` in the engine, if it runs: a stopped engine has nothing left."""
+    c = stack.container(ENGINE)
+    if _running(c):
+        _exec(stack, c, argv)
+    return {}
+
+
 class ProxyHost(Protocol):
     """What the toxiproxy faults act on: the toxiproxy between the engine and Postgres (a chaos
     stack's, or the reference stack's for a load run)."""
@@ -166,10 +174,7 @@ class MemoryHog(Fault[StackHost]):
                 "restart_count": c.attrs.get("RestartCount")}
 
     def revert(self, stack: StackHost) -> dict[str, Any]:
-        c = stack.container(ENGINE)
-        if _running(c):
-            _exec(stack, c, ["pkill", "-f", self.MARK])
-        return {}
+        return _undo_in_engine(stack, ["pkill", "-f", self.MARK])
 
 
 class DiskFill(Fault[StackHost]):
@@ -190,10 +195,7 @@ class DiskFill(Fault[StackHost]):
         return {"df": " ".join(filled.stdout.split())}
 
     def revert(self, stack: StackHost) -> dict[str, Any]:
-        c = stack.container(ENGINE)
-        if _running(c):
-            _exec(stack, c, ["rm", "-f", self.FILE])
-        return {}
+        return _undo_in_engine(stack, ["rm", "-f", self.FILE])
 
 
 CPU_HOG = r"""
@@ -224,10 +226,7 @@ class CpuHog(Fault[StackHost]):
         return {"workers": workers, "cpu_quota_cores": quota / 1e9}
 
     def revert(self, stack: StackHost) -> dict[str, Any]:
-        c = stack.container(ENGINE)
-        if _running(c):
-            _exec(stack, c, ["pkill", "-f", self.MARK])
-        return {}
+        return _undo_in_engine(stack, ["pkill", "-f", self.MARK])
 
 
 class FdFlood(Fault[StackHost]):
