@@ -35,11 +35,6 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _write(path: Path, text: str) -> None:
-    # "replace": a character no file can hold costs that character, not the page.
-    write_atomic(path, text, errors="replace")
-
-
 def pages(reports: Path, generated: float) -> tuple[Inputs, str, str]:
     """The page and the draft from whatever `reports` holds; never raises for what a file
     holds: a bad file becomes a note that names it, a section that cannot be drawn says so."""
@@ -71,8 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     generated = time.time()
     inp, page, draft = pages(reports, generated)
     try:
-        _write(out, page)
-        _write(md, draft)
+        write_atomic(out, page)
+        write_atomic(md, draft)
     except OSError as exc:
         print(f"report: cannot write {exc.filename or out}: {exc.strerror or exc}", file=sys.stderr)
         return USAGE_ERROR

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from servicedown.report.__main__ import _write, pages
+from servicedown.files import write_atomic
+from servicedown.report.__main__ import pages
 
 CASES = int(os.environ.get("SERVICEDOWN_FUZZ_CASES", "2000"))
 FILES = ("triage.json", "chaos.json", "load-timeline.json", "coverage.json")
@@ -81,8 +82,8 @@ def test_two_thousand_bad_result_folders_each_give_a_page(tmp_path: Path):
         write_case(folder, rng)
         try:
             inp, page, draft = pages(folder, 1796160000.0)
-            _write(folder / "postmortem.html", page)
-            _write(folder / "postmortem.md", draft)
+            write_atomic(folder / "postmortem.html", page)
+            write_atomic(folder / "postmortem.md", draft)
         except Exception as exc:  # the case is kept to be replayed by hand
             raise AssertionError(f"case {n} in {folder}: {type(exc).__name__}: {exc}") from None
         assert "<html" in page and draft.startswith("# Post-mortem")
@@ -103,12 +104,19 @@ def test_two_thousand_bad_result_folders_each_give_a_page(tmp_path: Path):
 def test_known_bad_files(tmp_path: Path, name: str, content: Any):
     (tmp_path / name).write_text(json.dumps(content), encoding="utf-8")
     inp, page, draft = pages(tmp_path, 1796160000.0)
-    _write(tmp_path / "postmortem.html", page)
+    write_atomic(tmp_path / "postmortem.html", page)
     assert "<html" in page
 
 
 def test_a_junit_file_whose_name_is_not_utf8(tmp_path: Path):
     (tmp_path / os.fsdecode(b"bad-\xff.junit.xml")).write_text("<testsuite tests='1'/>")
     inp, page, draft = pages(tmp_path, 1796160000.0)
-    _write(tmp_path / "postmortem.html", page)
+    write_atomic(tmp_path / "postmortem.html", page)
     assert "bad-\ufffd.junit.xml" in page
+
+
+def test_a_character_no_file_can_hold_costs_that_character(tmp_path):
+    # A lone surrogate (JSON's "\ud800" parses to one) in an alert's text or a result file.
+    write_atomic(tmp_path / "page.html", "before \ud800 after")
+    assert (tmp_path / "page.html").read_text(encoding="utf-8") == "before ? after"
+    assert [p.name for p in tmp_path.iterdir()] == ["page.html"]
