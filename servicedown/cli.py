@@ -58,17 +58,21 @@ def pytest_suite(name: str) -> Callable[[list[str]], int]:
 
 
 def _test_paths(args: list[str]) -> list[str]:
-    """The test paths among the arguments, as pytest's own parser reads them: the value of an
-    option is never one (`--target compose` beside the project's compose/ folder)."""
+    """The test paths among the arguments: words pytest's own parser leaves as positional (the
+    value of a known option is never one: `--target compose` beside the project's compose/
+    folder) that look like a test path (a suite's own options, such as chaos's
+    `--experiment 'db-*'`, are not known here)."""
+    words = [a for a in args if not a.startswith("-")]
     try:
         from _pytest.config import get_config
 
         config = get_config()
         for plugin in PLUGINS:
             config.pluginmanager.import_plugin(plugin)
-        return list(config._parser.parse_known_args(args).file_or_dir or [])
-    except Exception:  # pytest's private parser moved: the words that look like paths
-        return [a for a in args if not a.startswith("-") and _is_test_path(a)]
+        words = list(config._parser.parse_known_args(args).file_or_dir or [])
+    except Exception:  # pytest's private parser moved: every word that looks like a path
+        pass
+    return [a for a in words if _is_test_path(a)]
 
 
 def _is_test_path(arg: str) -> bool:

@@ -160,3 +160,5 @@ def test_an_options_value_is_never_a_test_path(tmp_path, monkeypatch):
             "test_here.py::test_a"]
     assert cli._test_paths(args) == ["test_here.py::test_a"]
     assert cli._test_paths(["--target", "compose", "--compose-project", "compose"]) == []
+    # a suite's own option, unknown to the parser: its value is no path either
+    assert cli._test_paths(["--experiment", "db-*", "--chaos-json", "reports/chaos.json"]) == []
