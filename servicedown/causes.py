@@ -182,7 +182,7 @@ RECREATE = Step(
 
 # States that end a run: the cause is in what ended it, not in the state.
 ENDED = (states.CRASHED, states.FAILED_AT_START, states.CRASH_LOOPING, states.EXITED)
-ON_REQUEST = (states.STOPPED, states.KILLED, states.SCALED_TO_ZERO)
+ON_REQUEST = (states.STOPPED, states.STOPPING, states.KILLED, states.SCALED_TO_ZERO)
 
 CAUSES: tuple[Cause, ...] = (
     Cause(
@@ -502,7 +502,7 @@ CAUSES: tuple[Cause, ...] = (
         "stopped", "not-in-runbook", "Stopped on request (docker stop, systemctl stop, scaled to 0)",
         (),
         signals=(
-            state_is(3.0, states.STOPPED, states.SCALED_TO_ZERO),
+            state_is(3.0, states.STOPPED, states.STOPPING, states.SCALED_TO_ZERO),
             fail("running.exists", 3.0, how=(states.SCALED_TO_ZERO,)),
         ),
         resolution=(

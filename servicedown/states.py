@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 RUNNING = "running"
 STARTING = "starting"  # started, not yet past its healthcheck or startup probe
 STOPPED = "stopped"  # stopped on request: docker stop, systemctl stop, a deployment scaled to 0
+STOPPING = "stopping"  # asked to stop (SIGTERM) and still draining: it ends by itself
 KILLED = "killed"  # killed on request: docker kill, a kubelet kill (the platform recorded it)
 CRASHED = "crashed"  # a non-zero exit nobody asked for
 OOM_KILLED = "oom-killed"
@@ -33,7 +34,7 @@ UNSCHEDULABLE = "unschedulable"
 IMAGE_PULL = "image-pull"
 
 # Not serving, whatever the reason: the verdict is "down" when the state is one of these.
-DOWN_STATES = frozenset({STOPPED, KILLED, CRASHED, OOM_KILLED, FAILED_AT_START, EXITED,
+DOWN_STATES = frozenset({STOPPED, STOPPING, KILLED, CRASHED, OOM_KILLED, FAILED_AT_START, EXITED,
                          CRASH_LOOPING, MISSING, PAUSED, DETACHED, SCALED_TO_ZERO, NOT_READY, EVICTED,
                          UNSCHEDULABLE, IMAGE_PULL})
 # A run this short that ended non-zero ended at start (the engine validates before it serves).

@@ -32,6 +32,8 @@ from servicedown.targets.base import (
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 STARTUP_LOG_S = 90.0  # the engine validates and starts within this after its process starts
+DRAIN_S = 60.0  # a stop asked this long ago that the process outlived: not a stop in progress
+STOP_SIGNALS = frozenset({"15", "TERM", "2", "INT", "3", "QUIT", "9", "KILL"})
 STOP_TO_DIE_S = 20.0  # a stop's SIGTERM, its grace period, then the die: one stop
 
 
@@ -157,6 +159,11 @@ class ComposeTarget(Target):
                           "container's memory cgroup")
         restarting = bool(st.get("Restarting"))
         how, how_detail, history = _how(st, running, restarting, uptime, exits, doc)
+        asked = _stop_pending(timeline, started, now) \
+            if running and how in (states.RUNNING, states.STARTING) else None
+        if asked:
+            how, how_detail = states.STOPPING, (f"stopping on request: {asked}, and not yet ended "
+                                                "(draining, or ignoring the signal)")
         policy = ((doc.get("HostConfig") or {}).get("RestartPolicy") or {}).get("Name") or "no"
         history = [_history_line(e, policy) for e in earlier[-3:]] + history
         hc = doc.get("HostConfig") or {}
@@ -369,6 +376,25 @@ def _exits(timeline: list[tuple[dict[str, Any], str]], kernel: list[float], doc:
         out[-1] = Exit(last.at, last.code, False, f"{word}: the restart policy '{policy}' left it "
                        "down, which Docker does only after a request", last.ran_s)
     return out
+
+
+def _stop_pending(timeline: list[tuple[dict[str, Any], str]], started: float | None,
+                  now: float) -> str | None:
+    """A stop asked of the current run (SIGTERM, SIGINT, SIGQUIT, SIGKILL) that it has not yet
+    ended with, within a drain's length: what and when. A server draining after SIGTERM
+    answers 503 'shutting down' for a while: a stop in progress, not failing requests. A
+    signal that does not stop (SIGHUP: reload) and one long ignored are not."""
+    asked: str | None = None
+    for ev, _ in timeline:
+        action, at = ev.get("Action") or ev.get("status"), _event_time(ev)
+        if action in ("start", "die"):
+            asked = None
+        elif action == "kill" and at is not None and (started is None or at >= started) \
+                and now - at <= DRAIN_S:
+            sig = str(((ev.get("Actor") or {}).get("Attributes") or {}).get("signal", "?"))
+            if sig.upper().removeprefix("SIG") in STOP_SIGNALS:
+                asked = f"signal {sig} at {states.clock(at)} (docker stop or docker kill)"
+    return asked
 
 
 def _int(value: Any) -> int | None:

@@ -321,3 +321,15 @@ def test_a_container_on_no_network_is_detached():
     assert how == states.DETACHED and how in states.DOWN_STATES and "no network" in detail
     d["NetworkSettings"] = {"Networks": {"qbitel_default": {}}}
     assert compose._how(d["State"], True, False, 300.0, [], d)[0] == states.RUNNING
+
+
+def test_a_sigterm_the_current_run_has_not_ended_with_is_a_stop_in_progress():
+    started = T0 - 100
+    term = timeline(ev("start", started), ev("kill", T0 - 2, signal="15"))
+    assert "signal 15" in compose._stop_pending(term, started, T0)
+    # ended (die), restarted (start), long outlived, a reload signal, or before this run: not
+    assert compose._stop_pending(term + timeline(ev("die", T0 - 1, exitCode="0")), started, T0) is None
+    assert compose._stop_pending(term + timeline(ev("start", T0 - 1)), started, T0) is None
+    assert compose._stop_pending(term, started, T0 + compose.DRAIN_S + 1) is None
+    assert compose._stop_pending(timeline(ev("kill", T0 - 2, signal="1")), started, T0) is None
+    assert compose._stop_pending(timeline(ev("kill", started - 5, signal="15")), started, T0) is None
