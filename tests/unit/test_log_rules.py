@@ -188,3 +188,16 @@ def test_the_context_asks_the_network_with_the_settings_timeout_and_tls_verifica
         assert (net.timeout_s, net.verify_tls) == (2.5, True)
     finally:
         net.close()
+
+
+def test_exits_are_history_once_the_run_since_has_lasted_past_a_start():
+    from servicedown.diagnosis import running
+
+    line = "recovered: exit 1 at 20:07"
+    settled = _st(uptime_s=states.LOOP_RUN_S, history=[line])
+    assert running._history(ctx_of(settled, UNHEALTHY), settled) == line
+    young = _st(uptime_s=states.LOOP_RUN_S - 1, history=[line])
+    assert running._history(ctx_of(young, UNHEALTHY), young) == ""
+    assert running._history(ctx_of(young, HEALTHY), young) == line  # it serves again
+    looping = _st(how=states.CRASH_LOOPING, uptime_s=600.0, history=[line])
+    assert running._history(ctx_of(looping, UNHEALTHY), looping) == ""
