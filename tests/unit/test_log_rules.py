@@ -201,3 +201,18 @@ def test_exits_are_history_once_the_run_since_has_lasted_past_a_start():
     assert running._history(ctx_of(young, HEALTHY), young) == line  # it serves again
     looping = _st(how=states.CRASH_LOOPING, uptime_s=600.0, history=[line])
     assert running._history(ctx_of(looping, UNHEALTHY), looping) == ""
+
+
+def test_matching_lines_are_masked_with_the_services_own_secrets():
+    secret = "Hx4-kP9-qW2-mZ7-vB5"
+
+    class Leaky(Logged):
+        def environment(self) -> dict[str, str] | None:
+            return {"JWT_SECRET": secret}
+
+    t = Leaky([f"ERROR could not connect to server: Connection refused ({secret})",
+               f"OSError: [Errno 28] No space left on device: /data/{secret}"])
+    ctx = Context(t.settings, t, network=FakeNetwork(HEALTHY))
+    texts = [m.text for ms in ctx.log_hits().values() for m in ms]
+    assert texts == ["ERROR could not connect to server: Connection refused (***)",
+                     "OSError: [Errno 28] No space left on device: /data/***"]
