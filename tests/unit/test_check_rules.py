@@ -440,3 +440,11 @@ def test_unreadable_resource_facts_say_why_in_at_most_200_characters():
     from servicedown.redact import ELLIPSIS
 
     assert str(info.value) == f"reading resource facts failed (rc=1): {('f ' * 100).rstrip()}{ELLIPSIS}"
+
+
+def test_resource_facts_of_a_process_gone_mid_read_are_still_read():
+    s = Settings()
+    ctx = Context(s, Made(s, run={"sh": CommandResult(1, "pid_alive=0\n", "kill: no such process")}),
+                  network=Net())
+    got = ctx.host_facts()
+    assert got is not None and got.pid_alive is False

@@ -7,13 +7,14 @@ from __future__ import annotations
 import pytest
 
 from servicedown import states
+from servicedown.backends.command import CommandResult
 from servicedown.backends.http import HttpAnswer
 from servicedown.config import Settings
 from servicedown.diagnosis import logs
 from servicedown.diagnosis.context import Context
 from servicedown.probes.logscan import Match
 from servicedown.states import Exit, clock
-from servicedown.targets.base import CURRENT, EARLIER, LogLine, ServiceState
+from servicedown.targets.base import CURRENT, EARLIER, LogLine, NotSupported, ServiceState
 from tests.fakes import FakeNetwork, FakeTarget
 
 NOW = 1_800_000_000.0
@@ -216,3 +217,73 @@ def test_matching_lines_are_masked_with_the_services_own_secrets():
     texts = [m.text for ms in ctx.log_hits().values() for m in ms]
     assert texts == ["ERROR could not connect to server: Connection refused (***)",
                      "OSError: [Errno 28] No space left on device: /data/***"]
+
+
+@pytest.mark.parametrize("st, runs_on", [
+    (RUNNING, True),
+    (_st(how=""), True),
+    (_st(how=states.STARTING), True),
+    (_st(how=states.CRASH_LOOPING), False),
+    (_st(running=False, status="exited", how=""), False),
+    (None, False),
+])
+def test_the_process_runs_on(st, runs_on):
+    assert logs._runs_on(ctx_of(st)) is runs_on
+
+
+@pytest.mark.parametrize("st, health, words", [
+    (_st(uptime_s=12.4), HEALTHY, "started 12s ago, within its 30s start window"),
+    (_st(uptime_s=12.0, how=""), HEALTHY, "started 12s ago, within its 30s start window"),
+    (_st(uptime_s=29.9, how=states.STARTING), HEALTHY, "started 30s ago, within its 30s start window"),
+    (_st(uptime_s=30.0), HEALTHY, ""),
+    (_st(uptime_s=None), HEALTHY, ""),
+    (_st(uptime_s=10.0), UNHEALTHY, ""),
+    (_st(uptime_s=10.0, how=states.CRASH_LOOPING), HEALTHY, ""),
+    (_st(uptime_s=10.0, running=False, status="exited"), HEALTHY, ""),
+    (None, HEALTHY, ""),
+])
+def test_a_service_in_its_first_seconds_is_starting(st, health, words):
+    from servicedown.diagnosis import health as health_checks
+
+    assert health_checks._starting(ctx_of(st, health)) == words
+
+
+class Probed(Platform):
+    def __init__(self, answer: object) -> None:
+        super().__init__(RUNNING)
+        self.answer = answer
+
+    def run_in_service(self, argv: list[str], timeout: float):  # type: ignore[no-untyped-def]
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+@pytest.mark.parametrize("answer, takes", [
+    (CommandResult(0, "accepting\tPostgreSQL 16", ""), True),
+    (CommandResult(2, "accepting\tPostgreSQL 16", ""), False),
+    (CommandResult(0, "auth-failed\tpassword authentication failed", ""), False),
+    (None, False),
+    (NotSupported("no commands on a URL"), False),
+])
+def test_the_database_takes_the_engines_login(answer, takes):
+    from servicedown.diagnosis.database import answers_the_engine
+
+    t = Probed(answer)
+    assert answers_the_engine(Context(t.settings, t, network=FakeNetwork(HEALTHY))) is takes
+
+
+@pytest.mark.parametrize("window_s, words", [(120, "2 min"), (150, "2 min"), (119, "119 s")])
+def test_the_event_window_in_words(window_s, words):
+    from servicedown.diagnosis import running
+
+    s = Settings(target="url", event_window_s=window_s)
+    assert running._window(Context(s, FakeTarget(settings=s), network=FakeNetwork(HEALTHY))) == words
+
+
+def test_several_exits_are_one_history_line():
+    from servicedown.diagnosis import running
+
+    st = _st(uptime_s=600.0, history=["recovered: exit 1 at 20:07", "recovered: exit 137 at 20:09"])
+    assert running._history(ctx_of(st, UNHEALTHY), st) == \
+        "recovered: exit 1 at 20:07; recovered: exit 137 at 20:09"

@@ -145,3 +145,21 @@ def test_the_summary_shows_six_lines_of_evidence_and_of_history_and_counts_the_r
     assert [ln for ln in lines if ln.startswith("  - earlier")] == [f"  - earlier {i}" for i in range(6)]
     shown = [ln for ln in lines if ln.startswith("     - ")]
     assert shown == [f"     - x.e{i} fail: e{i}" for i in range(6)] + ["     - ... 3 more"]
+
+
+def test_a_recent_exit_while_health_answers_is_not_down_but_what_follows_still_counts():
+    from servicedown.triage import verdict
+
+    back = R("running.state", F, "exited 1 at 20:07", running=True)
+    health = R("health.endpoint", P, "HTTP 200 healthy")
+    assert verdict([back, health]) == "degraded"
+    assert verdict([back, health, R("database.ready", F, "no response")]) == "down"
+    # Another check passing is not /health answering.
+    assert verdict([back, R("logs.oom", P, "none")]) == "down"
+    assert verdict([back, R("health.endpoint", F, "HTTP 200, slow", status_code=200)]) == "down"
+
+
+def test_failures_no_cause_explains_end_the_summary_with_one_line():
+    text = summary_text(triage([R("x.made", F, "odd")], (made("c", fail("x.other", 3)),)))
+    assert text.splitlines()[-2:] == ["Failed: x.made",
+                                      "No runbook cause matches these failures; read each failure above."]
