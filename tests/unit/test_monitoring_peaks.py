@@ -195,3 +195,22 @@ def test_prometheus_failing_after_its_first_answer_is_an_error():
     assert str(info.value) == "Prometheus stopped answering: timed out"
     assert net.asked[0][1] == {"query": "up", "start": f"{prom.start:.3f}", "end": f"{prom.end:.3f}",
                                "step": "1"}
+
+
+def test_a_series_without_an_instance_label_and_a_ratio_now_to_three_decimals():
+    f = peak(Series({}, ((T0 - 10, 0.5), (T0, 0.41234))))
+    assert f.evidence["instance"] == "" and f.evidence["now_ratio"] == 0.412
+
+
+def test_series_are_grouped_by_target_then_by_metric():
+    a_used = Series({"__name__": "used", "instance": "a"}, ())
+    a_limit = Series({"__name__": "limit", "instance": "a"}, ())
+    b_used = Series({"__name__": "used", "instance": "b"}, ())
+    groups = monitoring._instances([a_used, b_used, a_limit])
+    assert list(groups.values()) == [{"used": a_used, "limit": a_limit}, {"used": b_used}]
+
+
+def test_a_prometheus_under_a_path_is_asked_under_it():
+    prom, net = _asked("http://proxy.test/PROMX/", BUILD)
+    assert net.asked[0][0] == "http://proxy.test/PROMX/api/v1/status/buildinfo"
+    assert prom.url == "http://proxy.test/PROMX"
