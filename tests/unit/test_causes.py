@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from servicedown.causes import CATEGORIES, CAUSES, Signal, cause, fail, passed, result_text
+from servicedown.causes import CATEGORIES, CAUSES, Signal, cause, fail, passed, result_text, state_is
 from servicedown.model import CheckResult, Outcome
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "architecture.md").read_text()
@@ -124,3 +124,16 @@ def test_when_is_case_insensitive():
         _r("logs.db_error", message="FATAL: sorry, TOO MANY CLIENTS already"))
     assert fail("logs.db_error", 1, "too.many.clients").matches(
         _r("logs.db_error", message="db_too_many_clients"))
+
+
+def test_the_signal_builders_pass_every_argument_through():
+    assert fail("logs.oom", 2.5, "killed", ("crashed",), True) == Signal(
+        "logs.oom", Outcome.FAIL, 2.5, "killed", ("crashed",), True)
+    assert passed("health.endpoint", -1.5, "healthy", ("running",), False) == Signal(
+        "health.endpoint", Outcome.PASS, -1.5, "healthy", ("running",), False)
+    # Their defaults: any text, any state, defining decided by the weight.
+    assert passed("health.endpoint", 1.0) == Signal("health.endpoint", Outcome.PASS, 1.0, None, (), None)
+    assert state_is(4.0, "crash-looping", "exited") == Signal(
+        "running.state", Outcome.FAIL, 4.0, None, ("crash-looping", "exited"), None)
+    assert state_is(1.0, "starting", defining=True) == Signal(
+        "running.state", Outcome.FAIL, 1.0, None, ("starting",), True)

@@ -34,3 +34,16 @@ def test_every_check_names_its_runbook_items():
     for spec in all_checks().values():
         items = [i.strip() for i in spec.runbook.split(",")]
         assert items and all(i in MEANINGS for i in items), (spec.id, items)
+
+
+def test_checks_of_an_area_outside_the_runbook_come_last(monkeypatch):
+    from servicedown.diagnosis import registry
+    from servicedown.diagnosis.catalog import AREAS
+
+    extra = registry.CheckSpec("zz.extra", "step:x", "made up", lambda ctx: registry.ok("ok"))
+    monkeypatch.setitem(registry.CHECKS, "zz.extra", extra)
+    monkeypatch.setitem(registry.CHECKS, "aa.extra", extra)
+    ids = list(all_checks())
+    assert ids[-2:] == ["zz.extra", "aa.extra"]  # as registered, after every runbook area
+    assert [i.split(".")[0] for i in ids[:-2]] == sorted((i.split(".")[0] for i in ids[:-2]),
+                                                         key=AREAS.index)

@@ -399,3 +399,52 @@ def test_failed_components_of_both_shapes(body, failing):
     from servicedown.diagnosis.health import failed_components
 
     assert failed_components(body) == failing
+
+
+def test_an_answer_in_words_is_clipped_and_masked_with_the_services_secrets():
+    from servicedown.diagnosis import health
+    from servicedown.redact import ELLIPSIS, MASK, Redactor
+
+    secret = "Zq8-wN3-pR5-tL1"
+    red = Redactor([secret])
+    text = "t " * 60 + "u"  # 121 characters: cut to 120
+    assert health._explain(_answer(500, None, text=text), red) == (
+        f"GET http://h:8000/health: HTTP 500 in 0.25s, body is not JSON: "
+        f"{('t ' * 60).rstrip() + ELLIPSIS!r}")
+    detail = "d " * 100 + "e"  # 201 characters: cut to 200
+    assert health._explain(_answer(404, {"detail": detail}), red) == (
+        f"GET http://h:8000/health: HTTP 404 in 0.25s, detail: {('d ' * 100).rstrip()}{ELLIPSIS}")
+    body = {"status": "unhealthy", "checks": [{"component": "db", "status": "fail",
+                                               "details": f"login {secret} refused"}]}
+    assert health._explain(_answer(503, body), red) == (
+        f"GET http://h:8000/health: HTTP 503 in 0.25s, status 'unhealthy', failing: db: fail "
+        f"(login {MASK} refused)")
+
+
+def test_memory_in_words_with_and_without_a_limit_or_a_reading():
+    mib = 2**20
+    f = resources.memory(ctx_of(facts=facts(mem_working_set=300 * mib, mem_limit=1024 * mib)))
+    assert f.message == "memory 300 MiB of its 1024 MiB limit (29%)"
+    assert resources.memory(ctx_of(facts=facts(mem_working_set=300 * mib, mem_limit=None))).message \
+        == "memory 300 MiB with no memory limit set"
+    assert resources.memory(ctx_of(facts=facts(mem_working_set=None, mem_limit=None))).message \
+        == "memory ? with no memory limit set"
+
+
+def test_unreadable_resource_facts_say_why_in_at_most_200_characters():
+    why = "f " * 100 + "g"  # 201 characters
+    s = Settings()
+    ctx = Context(s, Made(s, run={"sh": CommandResult(1, "", why)}), network=Net())
+    with pytest.raises(RuntimeError) as info:
+        ctx.host_facts()
+    from servicedown.redact import ELLIPSIS
+
+    assert str(info.value) == f"reading resource facts failed (rc=1): {('f ' * 100).rstrip()}{ELLIPSIS}"
+
+
+def test_resource_facts_of_a_process_gone_mid_read_are_still_read():
+    s = Settings()
+    ctx = Context(s, Made(s, run={"sh": CommandResult(1, "pid_alive=0\n", "kill: no such process")}),
+                  network=Net())
+    got = ctx.host_facts()
+    assert got is not None and got.pid_alive is False
