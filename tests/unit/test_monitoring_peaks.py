@@ -154,9 +154,16 @@ def test_a_database_series_recovers_by_itself():
 
 def test_of_one_finding_per_instance_a_failing_one_then_the_highest_peak():
     low, high, failing = ok("low", peak_ratio=0.5), ok("high", peak_ratio=0.7), bad("f", peak_ratio=0.6)
-    assert monitoring._highest([low, failing, high]) is failing
-    assert monitoring._highest([low, high]) is high
-    assert monitoring._highest([ok("none"), low]) is low
+    def highest(found: list[Finding]) -> Finding:
+        return monitoring._highest(found, PROM, "qbitel-engine", "memory series")
+
+    assert highest([low, failing, high]) is failing
+    assert highest([low, high]) is high
+    assert highest([ok("none"), low]) is low
+    none = highest([])
+    assert none.outcome is Outcome.SKIP
+    assert none.message == f"Prometheus has no memory series of job qbitel-engine in {PROM.window}"
+    assert none.evidence["prometheus"] == PROM.shown
 
 
 def _asked(url: str, answers: dict[str, HttpAnswer], **settings: Any) -> tuple[Any, Net]:
