@@ -64,9 +64,11 @@ k8s-down:
 	@scripts/k8s-apiserver.sh down
 
 # The incident run against the running stack (read-only). Exit code = checks' verdict.
+# The reference stack's own Prometheus (QBITEL_PROMETHEUS_PORT moves it) is read too.
 checks:
 	@mkdir -p $(REPORTS)
 	$(PYTEST) checks/ --target compose --html=$(REPORTS)/checks.html --self-contained-html \
+	    --prometheus-url=http://127.0.0.1:$(or $(QBITEL_PROMETHEUS_PORT),9090) \
 	    --junitxml=$(REPORTS)/checks.junit.xml --triage-json=$(REPORTS)/triage.json
 
 # Stay with the incident: the checks on every platform event, the escalation clock, the
