@@ -31,6 +31,7 @@ from typing import IO, Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from loadtests import credentials, gates, timeline  # noqa: E402
+from servicedown.backends.command import end_process_group  # noqa: E402
 from servicedown.ports import free_port  # noqa: E402
 
 LOCUSTFILE = ROOT / "loadtests" / "locustfile.py"
@@ -125,7 +126,7 @@ class LocustRun:
             rc = self.proc.wait(timeout=self.bound_s)
         except subprocess.TimeoutExpired:
             print(f"ERROR: Locust overran its bound of {self.bound_s:.0f} s; killed", file=sys.stderr)
-            _kill(self.proc)
+            end_process_group(self.proc, grace_s=10)
             rc = 124
         self._reader.join(timeout=10)
         self._log.close()
@@ -133,26 +134,14 @@ class LocustRun:
             try:
                 w.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                _kill(w)
+                end_process_group(w, grace_s=10)
         for log in self._worker_logs:
             log.close()
         return rc
 
     def abort(self) -> None:
         for p in [self.proc, *self.workers]:
-            _kill(p)
-
-
-def _kill(p: subprocess.Popen[Any]) -> None:
-    """Our own process group only (started with start_new_session)."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(p.pid, signal.SIGTERM)
-    try:
-        p.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(p.pid, signal.SIGKILL)
-        p.wait(timeout=10)
+            end_process_group(p, grace_s=10)
 
 
 def run_locust(a: argparse.Namespace) -> int:

@@ -7,6 +7,10 @@ started, 127 not found, 255 the transport itself failed.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import subprocess
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -77,3 +81,16 @@ def within(call: Callable[[], T], timeout_s: float, what: str) -> T:
     if "error" in box:
         raise box["error"]
     return box["value"]
+
+
+def end_process_group(proc: subprocess.Popen[Any], grace_s: float) -> None:
+    """End a child started with `start_new_session` and whatever it started (its own process
+    group, nothing else): SIGTERM, `grace_s` to end, then SIGKILL and as long again."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=grace_s)
+            return
+        except subprocess.TimeoutExpired:
+            continue

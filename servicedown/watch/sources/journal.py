@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import selectors
 import shlex
-import signal
 import subprocess
 import threading
 import time
 from collections.abc import Iterator
 
+from servicedown.backends.command import end_process_group
 from servicedown.backends.host import HostBackend
 from servicedown.config import Settings
 from servicedown.targets.systemd_read import unit_id
@@ -147,15 +146,7 @@ def _lines(proc: subprocess.Popen[str], silence_s: float, stopping: threading.Ev
 def _end(proc: subprocess.Popen[str]) -> None:
     """End the follower and whatever it started (its own process group)."""
     if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=3)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=3)
+        end_process_group(proc, grace_s=3)
     if proc.stdout is not None:
         with contextlib.suppress(Exception):
             proc.stdout.close()
