@@ -338,10 +338,9 @@ def _exits(timeline: list[tuple[dict[str, Any], str]], kernel: list[float], doc:
             oom_at = at
         elif action == "die":
             code = _int(attrs.get("exitCode"))
-            fresh = asked is not None and at is not None and at - asked[0] <= STOP_TO_DIE_S
+            requested = _request_for(asked, at)
             oom = oom_at is not None or any(at is not None and abs(k - at) <= 3 for k in kernel)
-            out.append(Exit(at, code, oom=oom and not fresh,
-                            requested=asked[1] if fresh and asked else "",
+            out.append(Exit(at, code, oom=oom and not requested, requested=requested,
                             ran_s=None if started is None or at is None else at - started))
             asked, oom_at = None, None
     st = doc.get("State") or {}
@@ -351,10 +350,9 @@ def _exits(timeline: list[tuple[dict[str, Any], str]], kernel: list[float], doc:
         # The die event fell out of the window (or of the daemon's short event buffer, which
         # every exec fills, or past the window's whole second): the container's own record,
         # with the stop or kill that asked for it when that event is still there.
-        fresh = asked is not None and finished is not None \
-            and -1.0 <= finished - asked[0] <= STOP_TO_DIE_S
-        out.append(Exit(finished, st.get("ExitCode"), oom=bool(st.get("OOMKilled")) and not fresh,
-                        requested=asked[1] if fresh and asked else "",
+        requested = _request_for(asked, finished)
+        out.append(Exit(finished, st.get("ExitCode"), oom=bool(st.get("OOMKilled")) and not requested,
+                        requested=requested,
                         ran_s=None if finished is None or begun is None else finished - begun))
     if running and not out and finished and begun and finished <= begun and (
             since is None or finished >= since):
@@ -376,6 +374,14 @@ def _exits(timeline: list[tuple[dict[str, Any], str]], kernel: list[float], doc:
         out[-1] = Exit(last.at, last.code, False, f"{word}: the restart policy '{policy}' left it "
                        "down, which Docker does only after a request", last.ran_s)
     return out
+
+
+def _request_for(asked: tuple[float, str] | None, ended: float | None) -> str:
+    """The stop or kill (when, what) that asked for an exit at `ended`: one shortly before it
+    (a second after, for the container record's clock against the event's)."""
+    if asked is None or ended is None or not -1.0 <= ended - asked[0] <= STOP_TO_DIE_S:
+        return ""
+    return asked[1]
 
 
 def _stop_pending(timeline: list[tuple[dict[str, Any], str]], started: float | None,
